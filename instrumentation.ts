@@ -1,0 +1,18 @@
+/**
+ * Runs once when the server starts (`next start`, `next dev`, scripts/server.mjs):
+ * parses the configuration so a bad value stops the start with the variable's
+ * name, instead of surfacing on the first request.
+ */
+export async function register(): Promise<void> {
+  if (process.env.NEXT_RUNTIME !== 'nodejs') return;
+  const { ConfigError, getConfig } = await import('./lib/config');
+  try {
+    getConfig();
+  } catch (error) {
+    const message = error instanceof ConfigError ? error.message : 'Invalid configuration';
+    console.error(
+      JSON.stringify({ timestamp: new Date().toISOString(), level: 'critical', event: 'config_error', message }),
+    );
+    process.exit(1);
+  }
+}

@@ -1,0 +1,62 @@
+import { isIP } from 'node:net';
+
+/**
+ * The client address used to key limits and logs.
+ *
+ * The production entry point (`scripts/server.mjs`) appends the socket peer to
+ * `X-Forwarded-For`, so the list always ends with an address this process saw
+ * itself. With `trustedProxyHops` = N, the N proxies in front each appended the
+ * peer they saw, and the client is the entry N from the right; everything left
+ * of it was written by the client and is never trusted (RFC 7239 §8.3 warns the
+ * same). A client-sent header therefore cannot choose the key.
+ *
+ * @param forwardedFor the `X-Forwarded-For` header as received by the route
+ * @param trustedProxyHops proxies in front of the server (default 0)
+ * @returns a normalised address, the /64 prefix for IPv6, or `"unknown"`
+ */
+export function clientIp(forwardedFor: string | null, trustedProxyHops = 0): string {
+  if (!forwardedFor) return 'unknown';
+  const hops = forwardedFor.split(',');
+  // Fewer entries than hops means a misconfigured proxy chain: the leftmost is
+  // the furthest address anyone we trust recorded.
+  const index = Math.max(0, hops.length - 1 - trustedProxyHops);
+  return ipKey(hops[index].trim());
+}
+
+/**
+ * Canonical rate-limit key for one address: IPv4 dotted quad, IPv4-mapped IPv6
+ * unwrapped, other IPv6 reduced to its /64 (one customer usually holds a whole /64).
+ */
+export function ipKey(raw: string): string {
+  let text = raw;
+  if (text.startsWith('[')) text = text.slice(1, text.indexOf(']') === -1 ? undefined : text.indexOf(']'));
+  else if (/^\d{1,3}(\.\d{1,3}){3}:\d+$/.test(text)) text = text.slice(0, text.lastIndexOf(':'));
+  const zone = text.indexOf('%');
+  if (zone !== -1) text = text.slice(0, zone);
+  const kind = isIP(text);
+  if (kind === 4) return text;
+  if (kind !== 6) return 'invalid';
+  const groups = expandIPv6(text.toLowerCase());
+  const mapped = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff;
+  if (mapped) return `${groups[6] >> 8}.${groups[6] & 255}.${groups[7] >> 8}.${groups[7] & 255}`;
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+}
+
+/** Eight 16-bit groups of a valid IPv6 address (embedded IPv4 tails included). */
+function expandIPv6(text: string): number[] {
+  let body = text;
+  const tail: number[] = [];
+  const v4 = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(body);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number);
+    tail.push((a << 8) | b, (c << 8) | d);
+    body = body.slice(0, v4.index) + '0';
+  }
+  const [left, right] = body.split('::');
+  const parse = (part: string | undefined) => (part ? part.split(':').map((h) => parseInt(h, 16)) : []);
+  const head = parse(left);
+  const rest = parse(right);
+  if (tail.length) (right === undefined ? head : rest).pop();
+  const middle = new Array(8 - head.length - rest.length - tail.length).fill(0);
+  return [...head, ...(right === undefined ? [] : middle), ...rest, ...tail];
+}

@@ -1,0 +1,246 @@
+import type { RatePolicy } from './config';
+
+/**
+ * Exact sliding-window rate limiting.
+ *
+ * A policy of N per W never admits more than N requests in any interval of
+ * length W, and a refused request consumes nothing. Each key keeps the times of
+ * its last N admits in a ring (a sliding log bounded by N): a request is
+ * admitted when fewer than N admits lie inside the window, so each check is
+ * O(1) amortised and a key costs at most N numbers.
+ */
+
+export interface RateLimitResult {
+  readonly allowed: boolean;
+  readonly policy: RatePolicy;
+  readonly limit: number;
+  /** Admits still available right now (after this one, if it was admitted). */
+  readonly remaining: number;
+  /** Unix ms when one more unit of quota frees up (the oldest admit leaves the window). */
+  readonly resetAt: number;
+  /** Milliseconds to wait before a retry can succeed; 0 when allowed. */
+  readonly retryAfterMs: number;
+}
+
+/** The seam between the in-memory and the Redis store; both pass tests/contract. */
+export interface RateLimitStore {
+  /** Admits and records one request for `key` if the policy allows it. */
+  hit(key: string, policy: RatePolicy): Promise<RateLimitResult>;
+  /** Reports the state for `key` without recording anything. */
+  peek(key: string, policy: RatePolicy): Promise<RateLimitResult>;
+  /** Releases timers and connections. */
+  close(): Promise<void>;
+}
+
+export type Clock = () => number;
+
+interface Entry {
+  /** Admit times, oldest at `head`; grows up to the policy's limit. */
+  times: number[];
+  head: number;
+  size: number;
+  windowMs: number;
+  limit: number;
+}
+
+export interface MemoryStoreOptions {
+  /** Most keys tracked at once (default 100 000). */
+  maxKeys?: number;
+  /** How often expired keys are swept, in ms (default 5 minutes). */
+  sweepIntervalMs?: number;
+  /** Injected clock (default `Date.now`). */
+  now?: Clock;
+  /** How many least-recently-used keys to inspect when the store is full (default 16). */
+  evictionScan?: number;
+}
+
+/**
+ * In-memory store. Bounded by `maxKeys`: when full it first drops keys whose
+ * windows have emptied (losing nothing), then the least recently used key that
+ * is not saturated, so a key that is being limited never gets a fresh window
+ * by eviction. If every inspected key is saturated the new key is refused
+ * rather than reset someone's limit (fail closed).
+ */
+export class MemoryRateLimitStore implements RateLimitStore {
+  private readonly entries = new Map<string, Entry>();
+  private readonly maxKeys: number;
+  private readonly evictionScan: number;
+  private readonly now: Clock;
+  private readonly timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.maxKeys = options.maxKeys ?? 100_000;
+    this.evictionScan = options.evictionScan ?? 16;
+    this.now = options.now ?? Date.now;
+    const every = options.sweepIntervalMs ?? 300_000;
+    if (every > 0) {
+      this.timer = setInterval(() => this.sweep(), every);
+      this.timer.unref?.();
+    }
+  }
+
+  /** Number of keys tracked (for tests and benchmarks). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async hit(key: string, policy: RatePolicy): Promise<RateLimitResult> {
+    return this.hitSync(key, policy);
+  }
+
+  async peek(key: string, policy: RatePolicy): Promise<RateLimitResult> {
+    return this.peekSync(key, policy);
+  }
+
+  /** Synchronous {@link hit}; the hot path of the route and the benchmark. */
+  hitSync(key: string, policy: RatePolicy): RateLimitResult {
+    const now = this.now();
+    const id = `${policy.name}:${key}`;
+    let entry = this.entries.get(id);
+    if (entry === undefined) {
+      if (this.entries.size >= this.maxKeys && !this.makeRoom(now)) {
+        return refused(policy, now, policy.windowMs);
+      }
+      entry = { times: [], head: 0, size: 0, windowMs: policy.windowMs, limit: policy.limit };
+    } else {
+      // Re-insert to keep Map order = least recently used first.
+      this.entries.delete(id);
+    }
+    this.entries.set(id, entry);
+    expire(entry, now);
+    if (entry.size >= policy.limit) {
+      const oldest = entry.times[entry.head];
+      return refused(policy, now, oldest + policy.windowMs - now);
+    }
+    push(entry, now);
+    const oldest = entry.times[entry.head];
+    return {
+      allowed: true,
+      policy,
+      limit: policy.limit,
+      remaining: policy.limit - entry.size,
+      resetAt: oldest + policy.windowMs,
+      retryAfterMs: 0,
+    };
+  }
+
+  /** Synchronous {@link peek}. */
+  peekSync(key: string, policy: RatePolicy): RateLimitResult {
+    const now = this.now();
+    const entry = this.entries.get(`${policy.name}:${key}`);
+    if (entry) expire(entry, now);
+    const size = entry?.size ?? 0;
+    const oldest = entry && size > 0 ? entry.times[entry.head] : now;
+    const full = size >= policy.limit;
+    return {
+      allowed: !full,
+      policy,
+      limit: policy.limit,
+      remaining: policy.limit - size,
+      resetAt: oldest + policy.windowMs,
+      retryAfterMs: full ? oldest + policy.windowMs - now : 0,
+    };
+  }
+
+  /** Drops every key whose window holds no admits. Runs on the sweep timer. */
+  sweep(): number {
+    const now = this.now();
+    let dropped = 0;
+    for (const [id, entry] of this.entries) {
+      expire(entry, now);
+      if (entry.size === 0) {
+        this.entries.delete(id);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Frees one slot; false when only saturated keys were found (the caller fails closed). */
+  private makeRoom(now: number): boolean {
+    let inspected = 0;
+    const saturated: Array<[string, Entry]> = [];
+    let freed = false;
+    for (const [id, entry] of this.entries) {
+      if (inspected++ >= this.evictionScan) break;
+      expire(entry, now);
+      if (entry.size < entry.limit) {
+        this.entries.delete(id);
+        freed = true;
+        break;
+      }
+      saturated.push([id, entry]);
+    }
+    // Saturated keys move to the recent end so the next scan sees other keys.
+    for (const [id, entry] of saturated) {
+      this.entries.delete(id);
+      this.entries.set(id, entry);
+    }
+    return freed;
+  }
+}
+
+function expire(entry: Entry, now: number): void {
+  const cutoff = now - entry.windowMs;
+  while (entry.size > 0 && entry.times[entry.head] <= cutoff) {
+    entry.head = (entry.head + 1) % entry.times.length;
+    entry.size--;
+  }
+  if (entry.size === 0) {
+    entry.head = 0;
+    entry.times.length = 0;
+  }
+}
+
+function push(entry: Entry, now: number): void {
+  const length = entry.times.length;
+  if (entry.size < length) {
+    entry.times[(entry.head + entry.size) % length] = now;
+  } else {
+    // The ring is full but below the limit: unroll it so it can grow. Growth
+    // is rare (at most `limit` times per key) and keeps idle keys small.
+    if (entry.head !== 0) {
+      entry.times = entry.times.slice(entry.head).concat(entry.times.slice(0, entry.head));
+      entry.head = 0;
+    }
+    entry.times.push(now);
+  }
+  entry.size++;
+}
+
+function refused(policy: RatePolicy, now: number, waitMs: number): RateLimitResult {
+  const wait = Math.max(1, waitMs);
+  return { allowed: false, policy, limit: policy.limit, remaining: 0, resetAt: now + wait, retryAfterMs: wait };
+}
+
+/**
+ * Rate-limit response headers for the limiters that ran. `X-RateLimit-*`
+ * describe the binding result (the refusal, else the one with the least
+ * quota left); `RateLimit-Policy` / `RateLimit` list every policy, as in
+ * draft-ietf-httpapi-ratelimit-headers (structured-field lists).
+ */
+export function rateLimitHeaders(results: readonly RateLimitResult[], now = Date.now()): Headers {
+  const headers = new Headers();
+  if (results.length === 0) return headers;
+  const binding =
+    results.find((r) => !r.allowed) ?? results.reduce((a, b) => (b.remaining < a.remaining ? b : a));
+  headers.set('X-RateLimit-Limit', String(binding.limit));
+  headers.set('X-RateLimit-Remaining', String(Math.max(0, binding.remaining)));
+  headers.set('X-RateLimit-Reset', String(Math.ceil(binding.resetAt / 1000)));
+  if (!binding.allowed) headers.set('Retry-After', String(Math.max(1, Math.ceil(binding.retryAfterMs / 1000))));
+  headers.set(
+    'RateLimit-Policy',
+    results.map((r) => `"${r.policy.name}";q=${r.limit};w=${Math.round(r.policy.windowMs / 1000)}`).join(', '),
+  );
+  headers.set(
+    'RateLimit',
+    results
+      .map((r) => `"${r.policy.name}";r=${Math.max(0, r.remaining)};t=${Math.max(0, Math.ceil((r.resetAt - now) / 1000))}`)
+      .join(', '),
+  );
+  return headers;
+}

@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Structured security logging: one JSON object per line, a fixed event
+ * vocabulary, and redaction compiled once (pino's habits, STYLE.md §7).
+ */
+
+export type LogLevel = 'info' | 'warn' | 'error' | 'critical';
+
+export const SECURITY_EVENTS = [
+  'auth_success',
+  'auth_failure',
+  'rate_limit_exceeded',
+  'origin_validation_failed',
+  'input_validation_failed',
+  'token_issued',
+  'suspicious_activity',
+  'upstream_error',
+  'config_error',
+  'internal_error',
+  'rate_limit_store_degraded',
+  'rate_limit_store_recovered',
+] as const;
+export type SecurityEvent = (typeof SECURITY_EVENTS)[number];
+
+/** What the route knows about the request; every field is untrusted except traceId. */
+export interface RequestContext {
+  traceId: string;
+  ip?: string;
+  userAgent?: string | null;
+  origin?: string | null;
+  endpoint?: string;
+  method?: string;
+  userId?: string;
+}
+
+export interface SecurityLogEntry {
+  timestamp: string;
+  traceId: string;
+  level: LogLevel;
+  event: SecurityEvent;
+  message: string;
+  userId?: string;
+  ip?: string;
+  userAgent?: string;
+  origin?: string;
+  endpoint?: string;
+  method?: string;
+  metadata?: unknown;
+}
+
+export type LogSink = (line: string) => void;
+
+const MAX_STRING = 512;
+const MAX_DEPTH = 6;
+const MAX_ITEMS = 50;
+
+// Keys whose values are secrets whatever they hold, at any depth.
+const SECRET_KEY = /authorization|cookie|token|secret|passw(or)?d|api[-_]?key|credential|private[-_]?key|session[-_]?key/i;
+
+// Values that look like credentials wherever they appear inside a string.
+const SECRET_VALUES: ReadonlyArray<[RegExp, string]> = [
+  [/\bBearer\s+[^\s"',;]+/gi, 'Bearer [REDACTED]'],
+  [/\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g, '[REDACTED_JWT]'],
+  [/\b(sk|rk)-[A-Za-z0-9_-]{8,}/g, '$1-[REDACTED]'],
+  [/\bek_[A-Za-z0-9_-]{4,}/g, 'ek_[REDACTED]'],
+  [/\b(sk|pk)_(test|live)_[A-Za-z0-9_$=+/-]{8,}/g, '$1_$2_[REDACTED]'],
+];
+
+// Characters that would let untrusted text forge or disguise log content:
+// C0/C1 controls, line/paragraph separators, bidi overrides and zero-width marks.
+// JSON.stringify escapes C0 but not the rest, so they are escaped here first.
+const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+function escapeChar(ch: string): string {
+  return `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
+/** Masks credential-looking substrings, escapes unsafe characters and caps length. */
+export function sanitizeString(value: string): string {
+  let out = value.length > MAX_STRING * 4 ? value.slice(0, MAX_STRING * 4) : value;
+  for (const [pattern, replacement] of SECRET_VALUES) out = out.replace(pattern, replacement);
+  // Lone surrogates would make the JSON line invalid UTF-8 downstream.
+  out = out.toWellFormed().replace(UNSAFE_CHARS, escapeChar);
+  if (out.length > MAX_STRING) out = `${out.slice(0, MAX_STRING)}…[truncated ${value.length} chars]`;
+  return out;
+}
+
+/**
+ * Deep copy of `value` safe to log: secret keys redacted at any depth,
+ * secret-looking values masked, strings capped, depth and breadth bounded,
+ * cycles cut. Never throws.
+ */
+export function sanitize(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
+  if (typeof value === 'string') return sanitizeString(value);
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return value;
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value !== 'object') return value === undefined ? undefined : `[${typeof value}]`;
+  if (seen.has(value)) return '[Circular]';
+  if (depth >= MAX_DEPTH) return '[Truncated]';
+  seen.add(value);
+  if (value instanceof Error) return { name: sanitizeString(value.name), message: sanitizeString(value.message) };
+  if (Array.isArray(value)) {
+    const items = value.slice(0, MAX_ITEMS).map((v) => sanitize(v, depth + 1, seen));
+    if (value.length > MAX_ITEMS) items.push(`[${value.length - MAX_ITEMS} more]`);
+    return items;
+  }
+  const out: Record<string, unknown> = {};
+  let count = 0;
+  for (const key of Object.keys(value)) {
+    if (count++ >= MAX_ITEMS) {
+      out['[more]'] = Object.keys(value).length - MAX_ITEMS;
+      break;
+    }
+    const safeKey = sanitizeString(key);
+    // Own data properties only: a hostile "__proto__" key stays a plain key.
+    const v = (value as Record<string, unknown>)[key];
+    Object.defineProperty(out, safeKey, {
+      value: SECRET_KEY.test(key) ? '[REDACTED]' : sanitize(v, depth + 1, seen),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out;
+}
+
+const W3C_TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/**
+ * The request's trace id: the trace-id of a valid W3C `traceparent`
+ * (https://www.w3.org/TR/trace-context/#traceparent-header), else a fresh
+ * 128-bit random id. Always 32 lowercase hex characters.
+ */
+export function traceIdFrom(traceparent: string | null): string {
+  const match = traceparent ? W3C_TRACEPARENT.exec(traceparent.trim()) : null;
+  if (match && match[1] !== 'ff' && !/^0+$/.test(match[2]) && !/^0+$/.test(match[3])) return match[2];
+  return randomBytes(16).toString('hex');
+}
+
+const LEVEL_RANK: Record<LogLevel, number> = { info: 0, warn: 1, error: 2, critical: 3 };
+
+export interface SecurityLogger {
+  log(level: LogLevel, event: SecurityEvent, message: string, ctx: RequestContext, metadata?: unknown): void;
+}
+
+/**
+ * A logger writing JSON lines to `sink` (default: stdout).
+ * @param options.minLevel drop entries below this level (default `info`)
+ */
+export function createSecurityLogger(
+  options: { sink?: LogSink; minLevel?: LogLevel; now?: () => number } = {},
+): SecurityLogger {
+  const sink = options.sink ?? ((line: string) => void process.stdout.write(line));
+  const min = LEVEL_RANK[options.minLevel ?? 'info'];
+  const now = options.now ?? Date.now;
+  return {
+    log(level, event, message, ctx, metadata) {
+      if (LEVEL_RANK[level] < min) return;
+      const entry: SecurityLogEntry = {
+        timestamp: new Date(now()).toISOString(),
+        traceId: ctx.traceId,
+        level,
+        event,
+        message: sanitizeString(message),
+        userId: opt(ctx.userId),
+        ip: opt(ctx.ip),
+        userAgent: opt(ctx.userAgent),
+        origin: opt(ctx.origin),
+        endpoint: opt(ctx.endpoint),
+        method: opt(ctx.method),
+        metadata: metadata === undefined ? undefined : sanitize(metadata),
+      };
+      try {
+        sink(`${JSON.stringify(entry)}\n`);
+      } catch {
+        // Logging must never take the request down with it.
+      }
+    },
+  };
+}
+
+function opt(value: string | null | undefined): string | undefined {
+  return value === null || value === undefined ? undefined : sanitizeString(value);
+}
+
+const LOGGER_KEY = Symbol.for('realtime-token-guard.logger');
+type LoggerHolder = { [LOGGER_KEY]?: SecurityLogger };
+
+/** The process-wide logger (stdout), shared across route bundles. */
+export function getSecurityLogger(): SecurityLogger {
+  const holder = globalThis as LoggerHolder;
+  return (holder[LOGGER_KEY] ??= createSecurityLogger());
+}

@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+/**
+ * A loopback stand-in for the OpenAI Realtime API: a real HTTP server that
+ * speaks `POST /v1/realtime/client_secrets` (GA) the way OpenAI does, for the
+ * demo and the tests. It never leaves 127.0.0.1.
+ *
+ * Behaviour per request can be switched with `server.setMode(mode)`:
+ *   ok | error500 | hang | reset | badjson | unauthorized | quota | ratelimit | rejected | redirect | huge
+ * and every request received is kept in `server.requests` (method, url,
+ * headers, parsed body) so tests can assert exactly what reached upstream.
+ *
+ * Run directly (`node scripts/mock-openai.mjs [port]`) it prints its base URL.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import { pathToFileURL } from 'node:url';
+
+const REALTIME_MODELS = new Set(['gpt-realtime', 'gpt-realtime-mini', 'gpt-4o-realtime-preview', 'gpt-4o-mini-realtime-preview']);
+const REALTIME_VOICES = new Set(['alloy', 'ash', 'ballad', 'coral', 'echo', 'sage', 'shimmer', 'verse', 'marin', 'cedar']);
+
+function openaiError(res, status, message, type, code, param = null, headers = {}) {
+  res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
+  res.end(JSON.stringify({ error: { message, type, code, param } }));
+}
+
+/**
+ * Starts the stand-in.
+ * @param {{ port?: number, apiKey?: string, mode?: string }} [options]
+ *   apiKey: the only server key accepted (default: any key that starts with "sk-")
+ * @returns {Promise<import('node:http').Server & { baseUrl: string, requests: any[], setMode(m: string): void, close(): Promise<void> }>}
+ */
+export async function startMockOpenAI(options = {}) {
+  let mode = options.mode ?? 'ok';
+  const requests = [];
+  const sockets = new Set();
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      let body;
+      try {
+        body = raw ? JSON.parse(raw) : undefined;
+      } catch {
+        body = undefined;
+      }
+      requests.push({ method: req.method, url: req.url, headers: req.headers, body, raw });
+      respond(req, res, body);
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+
+  function respond(req, res, body) {
+    if (req.method !== 'POST' || req.url !== '/v1/realtime/client_secrets') {
+      return openaiError(res, 404, `Invalid URL (${req.method} ${req.url})`, 'invalid_request_error', null);
+    }
+    const auth = req.headers.authorization ?? '';
+    const keyOk = options.apiKey ? auth === `Bearer ${options.apiKey}` : /^Bearer sk-\S+$/.test(auth);
+    switch (mode) {
+      case 'hang':
+        return; // never answers; the client's deadline must fire
+      case 'reset':
+        return req.socket.destroy();
+      case 'error500':
+        return openaiError(res, 500, 'The server had an error while processing your request. secret-upstream-detail', 'server_error', null);
+      case 'badjson':
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        return res.end('{"value": "ek_truncated');
+      case 'unauthorized':
+        return openaiError(res, 401, 'Incorrect API key provided: sk-abc***xyz.', 'invalid_request_error', 'invalid_api_key');
+      case 'quota':
+        return openaiError(res, 429, 'You exceeded your current quota, please check your plan and billing details.', 'insufficient_quota', 'insufficient_quota');
+      case 'ratelimit':
+        return openaiError(res, 429, 'Rate limit reached for requests', 'requests', 'rate_limit_exceeded', null, { 'Retry-After': '7' });
+      case 'redirect':
+        res.writeHead(307, { Location: 'http://127.0.0.1:9/steal' });
+        return res.end();
+      case 'huge':
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        return res.end(JSON.stringify({ value: 'ek_x', expires_at: 1, padding: 'x'.repeat(1024 * 1024) }));
+      default:
+        break;
+    }
+    if (!keyOk) return openaiError(res, 401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key');
+    const session = body?.session;
+    if (!session || session.type !== 'realtime') {
+      return openaiError(res, 400, "Missing required parameter: 'session.type'.", 'invalid_request_error', 'missing_required_parameter', 'session.type');
+    }
+    if (!REALTIME_MODELS.has(session.model)) {
+      return openaiError(res, 400, `Invalid model: ${session.model}`, 'invalid_request_error', 'invalid_value', 'session.model');
+    }
+    const voice = session.audio?.output?.voice ?? 'alloy';
+    if (mode === 'rejected' || !REALTIME_VOICES.has(voice)) {
+      return openaiError(res, 400, `Invalid value: '${voice}'. Supported values are: ${[...REALTIME_VOICES].join(', ')}.`, 'invalid_request_error', 'invalid_value', 'session.audio.output.voice');
+    }
+    const ttl = body.expires_after?.seconds ?? 600;
+    const now = Math.floor(Date.now() / 1000);
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(
+      JSON.stringify({
+        value: `ek_${randomBytes(16).toString('hex')}`,
+        expires_at: now + ttl,
+        session: {
+          type: 'realtime',
+          object: 'realtime.session',
+          id: `sess_${randomBytes(8).toString('hex')}`,
+          model: session.model,
+          output_modalities: ['audio'],
+          instructions: session.instructions ?? '',
+          tools: [],
+          tool_choice: 'auto',
+          max_output_tokens: 'inf',
+          tracing: null,
+          truncation: 'auto',
+          prompt: null,
+          expires_at: 0,
+          audio: {
+            input: { format: { type: 'audio/pcm', rate: 24000 }, transcription: null, noise_reduction: null, turn_detection: { type: 'server_vad' } },
+            output: { format: { type: 'audio/pcm', rate: 24000 }, voice, speed: 1.0 },
+          },
+          include: null,
+        },
+      }),
+    );
+  }
+
+  await new Promise((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  return Object.assign(server, {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    requests,
+    setMode(next) {
+      mode = next;
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  });
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const server = await startMockOpenAI({ port: Number(process.argv[2] ?? 0) });
+  console.log(`mock OpenAI listening: OPENAI_BASE_URL=${server.baseUrl}`);
+}

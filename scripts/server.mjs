@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+/**
+ * Production entry point (`npm start`): Next's request handler behind a plain
+ * Node HTTP server that records the socket peer in X-Forwarded-For.
+ *
+ * `next start` passes a client-sent X-Forwarded-For through unchanged, so the
+ * route could not tell a forged entry from a real one. Here the peer address
+ * this process saw is always appended, so the last entry is never the
+ * client's choice; with TRUSTED_PROXY_HOPS=N the route reads the entry N
+ * places further left (see lib/client-ip.ts and README "Production setups").
+ *
+ * Environment: PORT (default 3000), HOST (default 0.0.0.0), plus the app's
+ * variables, read by lib/config.ts when the server starts.
+ */
+import { createServer } from 'node:http';
+import next from 'next';
+
+process.env.NEXT_TELEMETRY_DISABLED ??= '1';
+process.env.CLERK_TELEMETRY_DISABLED ??= '1';
+
+const port = Number.parseInt(process.env.PORT || '3000', 10);
+const host = process.env.HOST || '0.0.0.0';
+const shutdownGraceMs = 10_000;
+
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error('PORT must be a whole number between 0 and 65535');
+  process.exit(1);
+}
+
+const app = next({ dev: false, dir: new URL('..', import.meta.url).pathname, hostname: host, port });
+const handle = app.getRequestHandler();
+await app.prepare();
+
+const server = createServer((req, res) => {
+  const peer = req.socket.remoteAddress ?? 'unknown';
+  const sent = req.headers['x-forwarded-for'];
+  const chain = Array.isArray(sent) ? sent.join(', ') : sent;
+  req.headers['x-forwarded-for'] = chain ? `${chain}, ${peer}` : peer;
+  handle(req, res).catch(() => {
+    if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' });
+    res.end('{"error":"internal_error","message":"Something went wrong."}');
+  });
+});
+server.keepAliveTimeout = 65_000;
+server.headersTimeout = 66_000;
+server.requestTimeout = 30_000;
+
+server.listen(port, host, () => {
+  const address = server.address();
+  const shown = typeof address === 'object' && address ? address.port : port;
+  console.log(JSON.stringify({ level: 'info', event: 'server_started', message: `listening on http://${host}:${shown}` }));
+});
+
+// SIGTERM: stop accepting, let in-flight requests finish, then exit.
+let stopping = false;
+function shutdown(signal) {
+  if (stopping) return;
+  stopping = true;
+  console.log(JSON.stringify({ level: 'info', event: 'server_stopping', message: `${signal} received` }));
+  server.close(() => process.exit(0));
+  server.closeIdleConnections();
+  setTimeout(() => process.exit(0), shutdownGraceMs).unref();
+}
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));
