@@ -10,7 +10,6 @@ export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
     environment: 'node',
-    globalSetup: ['tests/support/global-setup.ts'],
     // Two cores: e2e files start real servers, so keep files from crowding each other.
     maxWorkers: 2,
     testTimeout: 30_000,

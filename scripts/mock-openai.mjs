@@ -129,6 +129,7 @@ export async function startMockOpenAI(options = {}) {
 
   await new Promise((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.address();
+  const closeServer = server.close.bind(server);
   return Object.assign(server, {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     requests,
@@ -137,7 +138,7 @@ export async function startMockOpenAI(options = {}) {
     },
     close() {
       for (const s of sockets) s.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
+      return new Promise((resolve) => closeServer(() => resolve()));
     },
   });
 }

@@ -48,7 +48,7 @@ server.requestTimeout = 30_000;
 server.listen(port, host, () => {
   const address = server.address();
   const shown = typeof address === 'object' && address ? address.port : port;
-  console.log(JSON.stringify({ level: 'info', event: 'server_started', message: `listening on http://${host}:${shown}` }));
+  console.log(JSON.stringify({ level: 'info', event: 'server_started', message: `listening on http://${host}:${shown}`, port: shown }));
 });
 
 // SIGTERM: stop accepting, let in-flight requests finish, then exit.

@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { ensureBuild } from './build';
+
+export interface LogLine {
+  [field: string]: unknown;
+  event?: string;
+  level?: string;
+  traceId?: string;
+}
+
+export interface AppServer {
+  readonly url: string;
+  readonly port: number;
+  readonly process: ChildProcess;
+  /** Every stdout line, raw, in order. */
+  readonly stdout: string[];
+  /** stdout lines that parsed as JSON. */
+  logs(): LogLine[];
+  /** Resolves with the first log line matching `predicate` (waits up to `timeoutMs`). */
+  waitForLog(predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Starts `scripts/server.mjs` (what `npm start` runs) from a production build
+ * on a free loopback port. Only `env` and a minimal PATH/HOME are passed, so
+ * nothing from the test runner's environment leaks into the server.
+ */
+export async function startApp(env: Record<string, string | undefined> = {}): Promise<AppServer> {
+  const dir = await ensureBuild();
+  const child = spawn(process.execPath, [join(dir, 'scripts/server.mjs')], {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      NEXT_TELEMETRY_DISABLED: '1',
+      CLERK_TELEMETRY_DISABLED: '1',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      ...env,
+    } as unknown as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  let partial = '';
+  const waiters = new Set<() => void>();
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop() ?? '';
+    stdout.push(...parts.filter((l) => l !== ''));
+    for (const wake of waiters) wake();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+  const logs = (): LogLine[] =>
+    stdout.flatMap((line) => {
+      try {
+        return [JSON.parse(line) as LogLine];
+      } catch {
+        return [];
+      }
+    });
+
+  const waitForLog = (predicate: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        const found = logs().find(predicate);
+        if (found) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(found);
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`log line not seen within ${timeoutMs} ms; stderr: ${stderr.join('').slice(-2000)}`));
+      }, timeoutMs);
+      waiters.add(check);
+      check();
+    });
+
+  const started = await Promise.race([
+    waitForLog((l) => l.event === 'server_started', 60_000),
+    exited.then((code) => {
+      throw new Error(`server exited with ${code} before listening: ${stdout.join('\n')}\n${stderr.join('')}`);
+    }),
+  ]);
+  const port = Number(started.port);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    process: child,
+    stdout,
+    logs,
+    waitForLog,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}

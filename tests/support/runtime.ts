@@ -1,0 +1,46 @@
+import { loadConfig } from '@/lib/config';
+import { createRuntime, type Runtime } from '@/lib/runtime';
+import { createSecurityLogger, type SecurityLogEntry } from '@/lib/security-logger';
+import { TEST_JWT_SECRET } from './tokens';
+
+/** A complete, valid environment for in-process tests. */
+export function baseEnv(openaiBaseUrl = 'http://127.0.0.1:9/v1'): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    OPENAI_API_KEY: 'sk-test-server-key-0123456789',
+    OPENAI_BASE_URL: openaiBaseUrl,
+    ALLOWED_ORIGINS: 'https://app.example.com,http://localhost:3000',
+    JWT_SECRET: TEST_JWT_SECRET,
+    UPSTREAM_TIMEOUT_MS: '1000',
+  };
+}
+
+export interface TestRuntime {
+  readonly runtime: Runtime;
+  /** Raw JSON lines written by the logger. */
+  readonly lines: string[];
+  /** Parsed log entries. */
+  entries(): SecurityLogEntry[];
+  /** Moves the injected clock forward. */
+  advance(ms: number): void;
+}
+
+/** A runtime with a capturing logger, an injected clock and a fresh memory store. */
+export function testRuntime(env: Record<string, string | undefined>, start = Date.now()): TestRuntime {
+  let now = start;
+  const lines: string[] = [];
+  const clock = () => now;
+  const runtime = createRuntime({
+    config: loadConfig(env),
+    logger: createSecurityLogger({ sink: (line) => void lines.push(line), now: clock }),
+    now: clock,
+  });
+  return {
+    runtime,
+    lines,
+    entries: () => lines.map((l) => JSON.parse(l) as SecurityLogEntry),
+    advance: (ms) => {
+      now += ms;
+    },
+  };
+}
