@@ -58,6 +58,8 @@ export interface AppConfig {
       }
     | undefined;
   readonly redisUrl: string | undefined;
+  /** Deadline for one Redis command; past it the limiter falls back to memory. */
+  readonly redisTimeoutMs: number;
   readonly rateLimitPrefix: string;
   readonly trustedProxyHops: number;
   readonly voices: readonly string[];
@@ -162,6 +164,7 @@ const envSchema = z.object({
   REDIS_URL: optionalString.pipe(
     z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
   ),
+  REDIS_TIMEOUT_MS: intIn(5, 10_000, 50),
   RATE_LIMIT_PREFIX: optionalString.pipe(
     z
       .string()
@@ -190,7 +193,8 @@ const envSchema = z.object({
  * origin (paths, queries, credentials, wildcards and `null` are refused).
  */
 export function normalizeOrigin(text: string): string | undefined {
-  if (!/^https?:\/\/[^/?#*@\s]+$/i.test(text)) return undefined;
+  // Backslashes too: WHATWG URL reads "\" as "/" in http(s), so "https://a.com\p" would silently drop a path.
+  if (!/^https?:\/\/[^/\\?#*@\s]+$/i.test(text)) return undefined;
   try {
     const url = new URL(text);
     return url.origin === 'null' ? undefined : url.origin;
@@ -242,6 +246,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (clerkKeys.filter(Boolean).length === 1) {
     fail(e.CLERK_SECRET_KEY ? 'NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY' : 'CLERK_SECRET_KEY', 'must be set together with the other Clerk key');
   }
+  // Clerk checks a token's azp only against a non-empty authorizedParties list.
+  if (e.CLERK_SECRET_KEY && e.NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY && origins.size === 0) {
+    fail('ALLOWED_ORIGINS', 'must list at least one origin when Clerk is configured');
+  }
   if (e.CLERK_JWT_KEY && !/-----BEGIN PUBLIC KEY-----/.test(e.CLERK_JWT_KEY.replace(/\\n/g, '\n'))) {
     fail('CLERK_JWT_KEY', 'must be a PEM public key');
   }
@@ -275,6 +283,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
           }
         : undefined,
     redisUrl: e.REDIS_URL,
+    redisTimeoutMs: e.REDIS_TIMEOUT_MS,
     rateLimitPrefix: e.RATE_LIMIT_PREFIX,
     trustedProxyHops: e.TRUSTED_PROXY_HOPS,
     voices: e.ALLOWED_VOICES,

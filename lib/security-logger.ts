@@ -61,7 +61,8 @@ const SECRET_KEY = /authorization|cookie|token|secret|passw(or)?d|api[-_]?key|cr
 // Values that look like credentials wherever they appear inside a string.
 const SECRET_VALUES: ReadonlyArray<[RegExp, string]> = [
   [/\bBearer\s+[^\s"',;]+/gi, 'Bearer [REDACTED]'],
-  [/\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g, '[REDACTED_JWT]'],
+  // No \b before eyJ: a JWT glued to other text ("id<jwt>") is still a JWT.
+  [/eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g, '[REDACTED_JWT]'],
   [/\b(sk|rk)-[A-Za-z0-9_-]{8,}/g, '$1-[REDACTED]'],
   [/\bek_[A-Za-z0-9_-]{4,}/g, 'ek_[REDACTED]'],
   [/\b(sk|pk)_(test|live)_[A-Za-z0-9_$=+/-]{8,}/g, '$1_$2_[REDACTED]'],
@@ -99,6 +100,15 @@ export function sanitize(value: unknown, depth = 0, seen = new WeakSet<object>()
   if (seen.has(value)) return '[Circular]';
   if (depth >= MAX_DEPTH) return '[Truncated]';
   seen.add(value);
+  try {
+    return sanitizeObject(value, depth, seen);
+  } catch {
+    // A hostile proxy (throwing traps, revoked) must not take the log line down.
+    return '[Unreadable]';
+  }
+}
+
+function sanitizeObject(value: object, depth: number, seen: WeakSet<object>): unknown {
   if (value instanceof Error) return { name: sanitizeString(value.name), message: sanitizeString(value.message) };
   if (Array.isArray(value)) {
     const items = value.slice(0, MAX_ITEMS).map((v) => sanitize(v, depth + 1, seen));
@@ -114,15 +124,23 @@ export function sanitize(value: unknown, depth = 0, seen = new WeakSet<object>()
     }
     const safeKey = sanitizeString(key);
     // Own data properties only: a hostile "__proto__" key stays a plain key.
-    const v = (value as Record<string, unknown>)[key];
     Object.defineProperty(out, safeKey, {
-      value: SECRET_KEY.test(key) ? '[REDACTED]' : sanitize(v, depth + 1, seen),
+      value: SECRET_KEY.test(key) ? '[REDACTED]' : sanitize(readProperty(value, key), depth + 1, seen),
       enumerable: true,
       writable: true,
       configurable: true,
     });
   }
   return out;
+}
+
+/** A property's value, or a marker when its getter throws. */
+function readProperty(value: object, key: string): unknown {
+  try {
+    return (value as Record<string, unknown>)[key];
+  } catch {
+    return '[Unreadable]';
+  }
 }
 
 const W3C_TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
