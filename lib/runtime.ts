@@ -1,5 +1,7 @@
 import { getConfig, type AppConfig } from './config';
 import { MemoryRateLimitStore, type RateLimitStore } from './rate-limit';
+import { RedisRateLimitStore } from './redis-store';
+import { ResilientRateLimitStore } from './resilient-store';
 import { getSecurityLogger, type SecurityLogger } from './security-logger';
 import { createTokenRequestSchema, type TokenRequestSchema } from './validation';
 
@@ -24,20 +26,35 @@ type RuntimeHolder = { [RUNTIME_KEY]?: Runtime };
 /** Builds a runtime from parts; tests inject a logger sink, a clock or a store. */
 export function createRuntime(parts: Partial<Runtime> & { config: AppConfig }): Runtime {
   const { config } = parts;
+  const logger = parts.logger ?? getSecurityLogger();
   return {
     config,
-    store:
-      parts.store ??
-      new MemoryRateLimitStore({
-        maxKeys: config.rateLimitMaxKeys,
-        sweepIntervalMs: config.rateLimitSweepMs,
-        now: parts.now,
-      }),
-    logger: parts.logger ?? getSecurityLogger(),
+    store: parts.store ?? createStore(config, logger, parts.now),
+    logger,
     schema: parts.schema ?? createTokenRequestSchema(config),
     fetch: parts.fetch ?? ((input, init) => fetch(input, init)),
     now: parts.now ?? Date.now,
   };
+}
+
+/**
+ * The limiter store for `config`: with `REDIS_URL`, Redis shared by every
+ * instance, falling back to per-process memory while Redis fails (issue 4);
+ * without it, memory only.
+ */
+export function createStore(config: AppConfig, logger: SecurityLogger, now?: () => number): RateLimitStore {
+  const memory = new MemoryRateLimitStore({
+    maxKeys: config.rateLimitMaxKeys,
+    sweepIntervalMs: config.rateLimitSweepMs,
+    now,
+  });
+  if (config.redisUrl === undefined) return memory;
+  const redis = new RedisRateLimitStore({
+    url: config.redisUrl,
+    prefix: config.rateLimitPrefix,
+    timeoutMs: config.redisTimeoutMs,
+  });
+  return new ResilientRateLimitStore({ primary: redis, fallback: memory, logger, now });
 }
 
 /** The process-wide runtime, created on first use from the environment. */

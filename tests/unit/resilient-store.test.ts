@@ -246,7 +246,7 @@ describe('over a real redis-server that dies and comes back', () => {
         ['info', 'rate_limit_store_recovered'],
       ]);
       expect(lines.join('\n')).not.toMatch(/resilient-test-pw|127\.0\.0\.1|redis:\/\/|ECONNREFUSED/);
-      expect(lines.join('\n')).not.toContain(String(server.port));
+      expect(lines.join('\n')).not.toContain(`:${server.port}`);
     } finally {
       await store.close();
     }

@@ -1,0 +1,278 @@
+import { createHash } from 'node:crypto';
+import Redis from 'ioredis';
+import type { RatePolicy } from './config';
+import type { RateLimitResult, RateLimitStore } from './rate-limit';
+
+/**
+ * Exact sliding-window limiting on Redis, with the same semantics and result
+ * objects as {@link MemoryRateLimitStore} (both pass tests/contract).
+ *
+ * Each key is a sorted set of its admit times (microseconds, Redis `TIME`),
+ * bounded by N. One Lua script per check drops the admits that left the
+ * window, counts the rest and, only when fewer than N remain, records the new
+ * admit, so there is no read-then-write race between app servers and a
+ * refused request writes nothing. The server's clock is the only clock, so
+ * skew between app servers cannot shift windows. Keys carry a TTL equal to
+ * their window and vanish once it has passed.
+ */
+
+/** A Lua script and its SHA1, computed once (STYLE.md §2). */
+export interface LuaScript {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function script(lua: string): LuaScript {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+// Shared preamble: server time in microseconds. Integers up to 2^53 are exact
+// in Lua's doubles; '%.0f' keeps them out of exponent notation in arguments.
+const NOW_US = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local function int(n) return string.format('%.0f', n) end
+`;
+
+/**
+ * KEYS[1] limiter key; ARGV[1] limit N; ARGV[2] window in microseconds.
+ * Returns {admitted 0|1, admits in the window, now, oldest admit} (µs).
+ *
+ * Admit stamps strictly increase per key: an admit in the same microsecond as
+ * (or, after a clock step back, earlier than) the newest one is stamped one
+ * microsecond after it. Members stay unique, and a later stamp keeps an admit
+ * in the window longer, never shorter.
+ */
+export const HIT_SCRIPT = script(`
+-- Redis < 5 replicates scripts verbatim and refuses writes after TIME unless asked.
+if redis.replicate_commands then redis.replicate_commands() end
+${NOW_US}
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', int(now - window))
+local size = redis.call('ZCARD', key)
+if size >= limit then
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return {0, size, now, tonumber(oldest[2])}
+end
+local stamp = now
+local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+if newest[2] ~= nil and tonumber(newest[2]) >= stamp then stamp = tonumber(newest[2]) + 1 end
+redis.call('ZADD', key, int(stamp), int(stamp))
+-- The key lives until its newest admit leaves the window (+1 ms: PEXPIRE counts whole ms).
+redis.call('PEXPIRE', key, int(math.ceil((stamp - now + window) / 1000) + 1))
+local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+return {1, size + 1, now, tonumber(oldest[2])}
+`);
+
+/**
+ * KEYS[1] limiter key; ARGV[1] window in microseconds. Read-only.
+ * Returns {admits in the window, now, oldest admit in the window or now} (µs).
+ */
+export const PEEK_SCRIPT = script(`
+${NOW_US}
+local key = KEYS[1]
+local after = '(' .. int(now - tonumber(ARGV[1]))
+local size = redis.call('ZCOUNT', key, after, '+inf')
+local oldest = redis.call('ZRANGEBYSCORE', key, after, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+if oldest[2] == nil then return {size, now, now} end
+return {size, now, tonumber(oldest[2])}
+`);
+
+export interface RedisStoreOptions {
+  /** `redis://` or `rediss://` URL (credentials allowed; never logged). */
+  url: string;
+  /** Prepended to every key (config `RATE_LIMIT_PREFIX`, default `rl:`). */
+  prefix: string;
+  /** Deadline per command in ms (default 50); a late answer counts as a failure. */
+  timeoutMs?: number;
+  /** Deadline for a TCP connect, and for the first check to wait for it, in ms (default 1000). */
+  connectTimeoutMs?: number;
+  /** Longest pause between reconnect attempts in ms (default 1000). */
+  maxReconnectDelayMs?: number;
+}
+
+/** Why a Redis call failed, for logs: never the message, which can name hosts. */
+export type RedisFailure = 'timeout' | 'unavailable' | 'error';
+
+/** A Redis check that failed; `reason` is safe to log. */
+export class RedisStoreError extends Error {
+  override readonly name = 'RedisStoreError';
+  constructor(readonly reason: RedisFailure, options?: { cause?: unknown }) {
+    super(`Redis rate-limit store: ${reason}`, options);
+  }
+}
+
+/** Sorts an ioredis failure into a {@link RedisFailure}. */
+export function classifyRedisError(error: unknown): RedisFailure {
+  if (error instanceof RedisStoreError) return error.reason;
+  const name = error instanceof Error ? error.name : '';
+  const message = error instanceof Error ? error.message : '';
+  if (/timed out/i.test(message)) return 'timeout';
+  // An error reply from the server (WRONGTYPE, OOM, BUSY, READONLY, …).
+  if (name === 'ReplyError') return 'error';
+  return 'unavailable';
+}
+
+/**
+ * Rate-limit store on one Redis server. Every check is one script call with a
+ * short deadline; failures reject with a {@link RedisStoreError} and nothing
+ * is queued or retried, so a caller (see `ResilientRateLimitStore`) can fall
+ * back at once. The client keeps reconnecting in the background.
+ */
+export class RedisRateLimitStore implements RateLimitStore {
+  private readonly client: Redis;
+  private readonly prefix: string;
+  private readonly connectTimeoutMs: number;
+  private firstConnect: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(options: RedisStoreOptions) {
+    this.prefix = options.prefix;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 1000;
+    const maxDelay = options.maxReconnectDelayMs ?? 1000;
+    this.client = new Redis(options.url, {
+      lazyConnect: true,
+      connectTimeout: this.connectTimeoutMs,
+      commandTimeout: options.timeoutMs ?? 50,
+      // Fail fast instead of queueing while disconnected: the fallback answers.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      // A command that timed out must not run later on a new connection and
+      // record an admit that the fallback already answered for.
+      autoResendUnfulfilledCommands: false,
+      // Keep reconnecting for as long as the process runs.
+      retryStrategy: (times) => Math.min(times * 100, maxDelay),
+      // Wait for a restarting server to finish loading before sending checks.
+      enableReadyCheck: true,
+    });
+    // Without a listener ioredis prints errors, which name the host, to stderr.
+    this.client.on('error', () => {});
+    // Load the scripts on every (re)connect, so checks are called by SHA.
+    this.client.on('ready', () => {
+      for (const { lua } of [HIT_SCRIPT, PEEK_SCRIPT]) this.client.script('LOAD', lua).catch(() => {});
+    });
+  }
+
+  /** The key for `key` under `policy`: `<prefix><policy name>:<key>`. */
+  keyFor(key: string, policy: RatePolicy): string {
+    return `${this.prefix}${policy.name}:${key}`;
+  }
+
+  async hit(key: string, policy: RatePolicy): Promise<RateLimitResult> {
+    const windowUs = policy.windowMs * 1000;
+    const reply = await this.run(HIT_SCRIPT, this.keyFor(key, policy), [policy.limit, windowUs]);
+    const [admitted, size, now, oldest] = integers(reply, 4);
+    if (admitted === 1) {
+      return {
+        allowed: true,
+        policy,
+        limit: policy.limit,
+        remaining: policy.limit - size,
+        resetAt: ceilMs(oldest + windowUs),
+        retryAfterMs: 0,
+      };
+    }
+    const wait = Math.max(1, ceilMs(oldest + windowUs - now));
+    return { allowed: false, policy, limit: policy.limit, remaining: 0, resetAt: ceilMs(now) + wait, retryAfterMs: wait };
+  }
+
+  async peek(key: string, policy: RatePolicy): Promise<RateLimitResult> {
+    const windowUs = policy.windowMs * 1000;
+    const reply = await this.run(PEEK_SCRIPT, this.keyFor(key, policy), [windowUs]);
+    const [size, now, oldest] = integers(reply, 3);
+    const full = size >= policy.limit;
+    return {
+      allowed: !full,
+      policy,
+      limit: policy.limit,
+      remaining: policy.limit - size,
+      resetAt: ceilMs(oldest + windowUs),
+      retryAfterMs: full ? Math.max(1, ceilMs(oldest + windowUs - now)) : 0,
+    };
+  }
+
+  /** Resolves when the server answers PING within the deadline. */
+  async ping(): Promise<void> {
+    await this.connected();
+    try {
+      await this.client.ping();
+    } catch (error) {
+      throw new RedisStoreError(classifyRedisError(error), { cause: error });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.ready) await this.client.quit().catch(() => {});
+    this.client.disconnect();
+  }
+
+  /**
+   * Calls `s` by SHA; on NOSCRIPT (a flushed cache, a failover to a server
+   * that never saw it) sends the source with EVAL, which caches it again.
+   */
+  private async run(s: LuaScript, key: string, args: Array<string | number>): Promise<unknown> {
+    await this.connected();
+    try {
+      try {
+        return await this.client.evalsha(s.sha, 1, key, ...args);
+      } catch (error) {
+        if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
+        return await this.client.eval(s.lua, 1, key, ...args);
+      }
+    } catch (error) {
+      throw new RedisStoreError(classifyRedisError(error), { cause: error });
+    }
+  }
+
+  /**
+   * Waits for the very first connection (bounded by the connect deadline), so
+   * a freshly started process does not call its first requests an outage.
+   * Later disconnects fail at once: the client reconnects in the background.
+   */
+  private async connected(): Promise<void> {
+    if (this.closed) throw new RedisStoreError('unavailable');
+    if (this.ready) return;
+    if (this.firstConnect === undefined) {
+      this.firstConnect = this.waitForFirstConnect();
+    }
+    await this.firstConnect;
+    if (!this.ready) throw new RedisStoreError('unavailable');
+  }
+
+  private get ready(): boolean {
+    return this.client.status === 'ready';
+  }
+
+  private waitForFirstConnect(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.client.off('ready', done);
+        this.client.off('error', done);
+        this.client.off('end', done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.connectTimeoutMs);
+      timer.unref?.();
+      this.client.once('ready', done);
+      this.client.once('error', done);
+      this.client.once('end', done);
+      if (this.client.status === 'wait') this.client.connect().catch(() => {});
+    });
+  }
+}
+
+function ceilMs(us: number): number {
+  return Math.ceil(us / 1000);
+}
+
+/** The script's reply as `count` safe integers; anything else is a store error. */
+function integers(reply: unknown, count: number): number[] {
+  if (!Array.isArray(reply) || reply.length !== count || !reply.every((n) => Number.isSafeInteger(n))) {
+    throw new RedisStoreError('error');
+  }
+  return reply as number[];
+}

@@ -1,0 +1,157 @@
+import type { RatePolicy } from './config';
+import { MemoryRateLimitStore, type Clock, type RateLimitResult, type RateLimitStore } from './rate-limit';
+import { classifyRedisError } from './redis-store';
+import { traceIdFrom, type SecurityLogger } from './security-logger';
+
+/**
+ * The failure policy of the distributed limiter (issue 4): when the shared
+ * store is down, slow or answering errors, keep limiting with a per-process
+ * memory store — never fail open, never throw — and go back to the shared
+ * store when it answers again.
+ *
+ * - One `critical` `rate_limit_store_degraded` line per outage, one
+ *   `rate_limit_store_recovered` line when it ends; never one per request.
+ * - While degraded, at most one request per `probeIntervalMs` tries the
+ *   shared store (so a slow server costs one deadline per interval, not one
+ *   per request); {@link probe} does the same for the health route.
+ * - After recovery, the admits this process granted during the outage still
+ *   count until they leave their windows: a refusal stays a refusal even when
+ *   the shared store came back empty (a restarted Redis without persistence).
+ */
+
+/** What the limiter runs on right now, as the health route reports it. */
+export type LimiterState = 'redis' | 'redis-degraded';
+
+/** A shared store that can be health-checked without recording anything. */
+export interface PrimaryStore extends RateLimitStore {
+  ping?(): Promise<void>;
+}
+
+export interface ResilientStoreOptions {
+  /** The shared store (Redis). */
+  primary: PrimaryStore;
+  /** The per-process store used while the shared one fails. */
+  fallback: MemoryRateLimitStore;
+  logger: SecurityLogger;
+  /** How often a degraded store tries the shared one again, in ms (default 1000). */
+  probeIntervalMs?: number;
+  /** Injected clock (default `Date.now`). */
+  now?: Clock;
+}
+
+export class ResilientRateLimitStore implements RateLimitStore {
+  private readonly primary: PrimaryStore;
+  private readonly fallback: MemoryRateLimitStore;
+  private readonly logger: SecurityLogger;
+  private readonly probeIntervalMs: number;
+  private readonly now: Clock;
+  private degradedSince: number | undefined;
+  private nextProbeAt = 0;
+  /** Longest window used by the fallback during the current outage. */
+  private outageWindowMs = 0;
+  /** Until when the fallback's records still count after a recovery. */
+  private carryUntil = 0;
+
+  constructor(options: ResilientStoreOptions) {
+    this.primary = options.primary;
+    this.fallback = options.fallback;
+    this.logger = options.logger;
+    this.probeIntervalMs = options.probeIntervalMs ?? 1000;
+    this.now = options.now ?? Date.now;
+  }
+
+  get state(): LimiterState {
+    return this.degradedSince === undefined ? 'redis' : 'redis-degraded';
+  }
+
+  hit(key: string, policy: RatePolicy): Promise<RateLimitResult> {
+    return this.check('hit', key, policy);
+  }
+
+  peek(key: string, policy: RatePolicy): Promise<RateLimitResult> {
+    return this.check('peek', key, policy);
+  }
+
+  /**
+   * The current state, after pinging the shared store if the last probe is
+   * more than `probeIntervalMs` old (so an outage shows up even without
+   * traffic, and health checks cannot flood the server). Never throws.
+   */
+  async probe(): Promise<LimiterState> {
+    const now = this.now();
+    if (now < this.nextProbeAt || !this.primary.ping) return this.state;
+    this.nextProbeAt = now + this.probeIntervalMs;
+    try {
+      await this.primary.ping();
+      this.recovered();
+    } catch (error) {
+      this.degraded(error);
+    }
+    return this.state;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.primary.close(), this.fallback.close()]);
+  }
+
+  private async check(op: 'hit' | 'peek', key: string, policy: RatePolicy): Promise<RateLimitResult> {
+    const now = this.now();
+    const down = this.degradedSince !== undefined;
+    if (down && now < this.nextProbeAt) return this.local(op, key, policy);
+    // A probe that succeeds ends the outage, so its answer already needs the local records.
+    const carry = down || now < this.carryUntil;
+    if (carry) {
+      const local = this.fallback.peekSync(key, policy);
+      if (!local.allowed) return local;
+    }
+    // This request is the probe; the others keep using the fallback meanwhile.
+    if (down) this.nextProbeAt = now + this.probeIntervalMs;
+    let shared: RateLimitResult;
+    try {
+      shared = await this.primary[op](key, policy);
+    } catch (error) {
+      this.degraded(error);
+      return this.local(op, key, policy);
+    }
+    this.recovered();
+    if (!carry || !shared.allowed) return shared;
+    // Admits keep being recorded locally while the outage's admits still count,
+    // and the stricter answer wins.
+    const local = op === 'hit' ? this.fallback.hitSync(key, policy) : this.fallback.peekSync(key, policy);
+    return !local.allowed || local.remaining < shared.remaining ? local : shared;
+  }
+
+  private local(op: 'hit' | 'peek', key: string, policy: RatePolicy): RateLimitResult {
+    this.outageWindowMs = Math.max(this.outageWindowMs, policy.windowMs);
+    return op === 'hit' ? this.fallback.hitSync(key, policy) : this.fallback.peekSync(key, policy);
+  }
+
+  private degraded(error: unknown): void {
+    const now = this.now();
+    this.nextProbeAt = now + this.probeIntervalMs;
+    if (this.degradedSince !== undefined) return;
+    this.degradedSince = now;
+    this.outageWindowMs = 0;
+    this.logger.log(
+      'critical',
+      'rate_limit_store_degraded',
+      'Shared rate-limit store failed; enforcing limits per instance in memory until it recovers',
+      { traceId: traceIdFrom(null) },
+      { store: 'redis', fallback: 'memory', reason: classifyRedisError(error) },
+    );
+  }
+
+  private recovered(): void {
+    if (this.degradedSince === undefined) return;
+    const now = this.now();
+    this.logger.log(
+      'info',
+      'rate_limit_store_recovered',
+      'Shared rate-limit store answers again; limits are shared across instances',
+      { traceId: traceIdFrom(null) },
+      { store: 'redis', degradedForMs: now - this.degradedSince },
+    );
+    this.carryUntil = Math.max(this.carryUntil, now + this.outageWindowMs);
+    this.degradedSince = undefined;
+  }
+}
