@@ -141,7 +141,8 @@ export const checkRequestShape: Step = async (ctx) => {
     ctx.rawBody = await readCapped(req.body, rt.config.maxBodyBytes);
   } catch (error) {
     if (error instanceof BodyTooLargeError) return fail(ctx, 'body_too_large');
-    throw error;
+    // The client aborted or sent a broken stream: its error, not a 500 (and not an error-level log).
+    return refuseBody(ctx, 'json_invalid', 'body could not be read');
   }
   if (type === null && ctx.rawBody.byteLength > 0) return fail(ctx, 'unsupported_media_type');
   return undefined;
