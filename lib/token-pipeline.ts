@@ -134,19 +134,26 @@ export const checkRequestShape: Step = async (ctx) => {
   const type = req.headers.get('content-type');
   const declared = Number(req.headers.get('content-length') ?? '0');
   if (type !== null ? !JSON_CONTENT_TYPE.test(type.trim()) : declared > 0) {
-    return fail(ctx, 'unsupported_media_type');
+    return refuseShape(ctx, 'unsupported_media_type', 'content type is not application/json');
   }
-  if (declared > rt.config.maxBodyBytes) return fail(ctx, 'body_too_large');
+  if (declared > rt.config.maxBodyBytes) return refuseShape(ctx, 'body_too_large', 'declared length over the cap');
   try {
     ctx.rawBody = await readCapped(req.body, rt.config.maxBodyBytes);
   } catch (error) {
-    if (error instanceof BodyTooLargeError) return fail(ctx, 'body_too_large');
+    if (error instanceof BodyTooLargeError) return refuseShape(ctx, 'body_too_large', 'body over the cap while reading');
     // The client aborted or sent a broken stream: its error, not a 500 (and not an error-level log).
     return refuseBody(ctx, 'json_invalid', 'body could not be read');
   }
-  if (type === null && ctx.rawBody.byteLength > 0) return fail(ctx, 'unsupported_media_type');
+  if (type === null && ctx.rawBody.byteLength > 0) {
+    return refuseShape(ctx, 'unsupported_media_type', 'body sent without a content type');
+  }
   return undefined;
 };
+
+function refuseShape(ctx: TokenContext, code: 'unsupported_media_type' | 'body_too_large', reason: string): Response {
+  log(ctx, 'warn', 'input_validation_failed', 'Request refused before parsing', { code, reason, maxBytes: ctx.rt.config.maxBodyBytes });
+  return fail(ctx, code);
+}
 
 /** 2. Origin: a browser origin must be listed exactly. */
 export const checkRequestOrigin: Step = async (ctx) => {

@@ -30,6 +30,8 @@ describe('events per request', () => {
     ['400 body', async () => call(POST, tokenRequest({ body: { voice: 'x' } })), 400, ['auth_success', 'input_validation_failed']],
     ['400 JSON', async () => call(POST, tokenRequest({ body: '{' })), 400, ['auth_success', 'input_validation_failed']],
     ['403', async () => call(POST, tokenRequest({ origin: 'https://evil.example' })), 403, ['origin_validation_failed']],
+    ['413', async () => call(POST, tokenRequest({ body: JSON.stringify({ instructions: 'x'.repeat(20_000) }) })), 413, ['input_validation_failed']],
+    ['415', async () => call(POST, tokenRequest({ contentType: 'text/plain' })), 415, ['input_validation_failed']],
     ['502', async () => {
       h.upstream.setMode('error500');
       return call(POST, tokenRequest());

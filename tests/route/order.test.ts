@@ -38,7 +38,9 @@ describe('pairs of defects: the earlier step answers', () => {
     expect(res.status).toBe(status);
     expect(res.body?.error).toBe(code);
     expect(h.upstream.requests).toHaveLength(0);
-    expect(events()).not.toContain('input_validation_failed');
+    // Shape refusals log one input_validation_failed and nothing after it; later steps must not run.
+    if (status === 413 || status === 415) expect(events()).toEqual(['input_validation_failed']);
+    else expect(events()).not.toContain('input_validation_failed');
     if (status !== 401 && code !== 'auth_malformed') expect(authEvents()).toEqual([]);
   });
 });
