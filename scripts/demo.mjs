@@ -5,8 +5,10 @@
  * Starts the loopback OpenAI stand-in (scripts/mock-openai.mjs), builds the app
  * when the build is missing or older than the sources, starts the production
  * server (scripts/server.mjs) with a throw-away JWT_SECRET, and prints a
- * development JWT, a curl line and the page URL (the JWT travels in the URL
- * fragment, which browsers never send to a server).
+ * development JWT, a curl line and the voice page's URL (the JWT travels in
+ * the URL fragment, which browsers never send to a server). Because the
+ * upstream is not https://api.openai.com/v1, the page shows a "demo upstream:
+ * no audio" state after Start instead of opening a WebRTC call.
  *
  * Environment: PORT (default 3000). Stop with Ctrl-C.
  */
@@ -82,7 +84,10 @@ Development JWT for "${subject}" (valid 1 hour, signed with a throw-away secret)
 Ask for an ephemeral key:
   curl -i -X POST ${origin}/api/realtime/token -H "Authorization: Bearer ${jwt}" -H "Content-Type: application/json" -d '{"voice":"alloy"}'
 
-Open the voice page (the token rides in the URL fragment, never sent to the server):
+Open the voice page and press Start: the page signs you in from the URL fragment (never sent
+to the server; the page moves it to this tab's sessionStorage and clears the address bar), gets a
+key and shows its expiry countdown and the requests left. The stand-in has no audio, so the page
+shows "demo upstream: no audio" where a real deployment starts the WebRTC call.
   ${origin}/#token=${jwt}
 `);
   }

@@ -1,0 +1,133 @@
+import type { TokenFailure } from './token-client';
+
+/**
+ * Plain-words text for every way Start can fail. The server's error codes
+ * (lib/errors.ts) are stable, so the page keys on them, not on message text.
+ */
+
+export interface Explanation {
+  readonly title: string;
+  readonly detail: string;
+}
+
+const BY_CODE: Readonly<Record<string, Explanation>> = {
+  network_error: {
+    title: 'Could not reach the token server',
+    detail:
+      'The request did not get through: the network is down, the server stopped, or the browser blocked it because this page’s address is not allowed. Check your connection and try again.',
+  },
+  bad_response: {
+    title: 'The token server sent an answer the page could not read',
+    detail: 'Try again. If it keeps happening, report it with the trace id.',
+  },
+  auth_missing: { title: 'You are not signed in', detail: 'Sign in, then press Start again.' },
+  auth_invalid: {
+    title: 'Your sign-in is invalid or has expired',
+    detail: 'Sign in again. In development, open a fresh link from npm run demo.',
+  },
+  auth_malformed: {
+    title: 'Your sign-in token is not in the expected form',
+    detail: 'Sign out and sign in again with a complete token.',
+  },
+  origin_not_allowed: {
+    title: 'This site is not allowed to request voice sessions',
+    detail: 'The server does not list this page’s address in ALLOWED_ORIGINS. Contact the operator.',
+  },
+  rate_limited: {
+    title: 'Too many requests',
+    detail: 'You have started too many sessions in a short time. Start works again when the countdown ends.',
+  },
+  body_invalid: { title: 'The server refused these settings', detail: 'Check the settings below and try again.' },
+  json_invalid: { title: 'The server could not read the request', detail: 'Reload the page and try again.' },
+  body_too_large: { title: 'The instructions are too long', detail: 'Shorten them and try again.' },
+  service_unavailable: {
+    title: 'The token service is not set up',
+    detail: 'The server is missing its OpenAI key or a sign-in method. Contact the operator.',
+  },
+  upstream_error: {
+    title: 'The voice service could not be reached',
+    detail: 'OpenAI did not answer properly (bad gateway). Try again in a moment.',
+  },
+  upstream_auth: {
+    title: 'The voice service refused the server’s key',
+    detail: 'The operator’s OpenAI key was rejected. Contact the operator.',
+  },
+  upstream_rejected: {
+    title: 'The voice service rejected these settings',
+    detail: 'Try another voice or model.',
+  },
+  upstream_timeout: {
+    title: 'The voice service took too long to answer',
+    detail: 'OpenAI did not answer in time (gateway timeout). Try again in a moment.',
+  },
+  upstream_rate_limited: {
+    title: 'The voice service is busy or out of quota',
+    detail: 'Start works again when the countdown ends.',
+  },
+  internal_error: {
+    title: 'Something went wrong on the server',
+    detail: 'Try again. If it keeps happening, report it with the trace id.',
+  },
+};
+
+const BY_STATUS: Readonly<Record<number, string>> = {
+  400: 'bad_response',
+  401: 'auth_invalid',
+  403: 'origin_not_allowed',
+  429: 'rate_limited',
+  500: 'internal_error',
+  502: 'upstream_error',
+  503: 'service_unavailable',
+  504: 'upstream_timeout',
+};
+
+/** What to tell the user about a failed token request. */
+export function explainTokenFailure(failure: TokenFailure): Explanation {
+  const known = BY_CODE[failure.code] ?? BY_CODE[BY_STATUS[failure.status] ?? ''];
+  if (known) return known;
+  return {
+    title: `The token server answered with an unexpected error (HTTP ${failure.status})`,
+    detail: 'Try again. If it keeps happening, report it with the trace id.',
+  };
+}
+
+/** Failures of the WebRTC step, after the key was issued. */
+export type CallFailureKind =
+  | 'microphone_denied'
+  | 'microphone_missing'
+  | 'microphone_failed'
+  | 'webrtc_unsupported'
+  | 'sdp_network'
+  | 'sdp_refused'
+  | 'sdp_invalid'
+  | 'connection_failed';
+
+export function explainCallFailure(kind: CallFailureKind, status?: number): Explanation {
+  switch (kind) {
+    case 'microphone_denied':
+      return {
+        title: 'Microphone access was blocked',
+        detail: 'Allow the microphone for this site in the browser’s address bar, then press Start again.',
+      };
+    case 'microphone_missing':
+      return { title: 'No microphone found', detail: 'Connect a microphone, then press Start again.' };
+    case 'microphone_failed':
+      return { title: 'The microphone could not be opened', detail: 'Another app may be using it. Close it and try again.' };
+    case 'webrtc_unsupported':
+      return { title: 'This browser cannot make voice calls', detail: 'Use a current version of Chrome, Edge, Firefox or Safari.' };
+    case 'sdp_network':
+      return {
+        title: 'Could not reach OpenAI',
+        detail: 'The call setup request to api.openai.com did not get through. Check your connection and try again.',
+      };
+    case 'sdp_refused':
+      return {
+        title: `OpenAI refused the call${status ? ` (HTTP ${status})` : ''}`,
+        detail: status === 401 ? 'The session key expired before the call started. Press Start again.' : 'Press Start to try again.',
+      };
+    case 'sdp_invalid':
+      return { title: 'OpenAI sent an answer the browser could not use', detail: 'Press Start to try again.' };
+    case 'connection_failed':
+      return { title: 'The audio connection dropped', detail: 'Press Start to reconnect.' };
+  }
+}
