@@ -3,6 +3,7 @@ import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server
 import { getConfig, type AppConfig } from '@/lib/config';
 import { errorResponse } from '@/lib/errors';
 import { applyCorsHeaders, checkPreflight } from '@/lib/origin';
+import { clerkFrontendApiHost, pageCsp } from '@/lib/page-csp';
 import { applySecurityHeaders } from '@/lib/security-headers';
 import { getSecurityLogger, traceIdFrom } from '@/lib/security-logger';
 
@@ -38,8 +39,12 @@ export default async function middleware(req: NextRequest, event: NextFetchEvent
   }
   if (isPreflight(req)) return preflight(req, cfg, traceId);
   if (!cfg.clerk) return tag(req, cfg, traceId);
-  withClerk ??= clerkMiddleware(async (_auth, request) => tag(request, cfg, traceId), {
-    secretKey: cfg.clerk.secretKey,
+  // No `secretKey` option: Clerk reads CLERK_SECRET_KEY itself, and an explicit one
+  // is propagated to the route in a header that requires CLERK_ENCRYPTION_KEY, else
+  // every request fails with encryption_key_missing (tests/e2e/clerk.test.ts).
+  // Built once per process: the handler must derive everything per request from
+  // `request` (a captured trace id would tag every request with the first one's).
+  withClerk ??= clerkMiddleware(async (_auth, request) => tag(request, cfg, traceIdFrom(request.headers.get('traceparent'))), {
     publishableKey: cfg.clerk.publishableKey,
     jwtKey: cfg.clerk.jwtKey,
     authorizedParties: [...cfg.allowedOrigins],
@@ -85,6 +90,19 @@ function tag(req: NextRequest, cfg: AppConfig, traceId: string): NextResponse {
     if (origin !== null && cfg.allowedOrigins.has(origin)) applyCorsHeaders(res.headers, origin);
     else res.headers.set('Vary', 'Origin');
     applySecurityHeaders(res.headers, cfg.isProduction);
+  } else if (cfg.clerk) {
+    // Pages with Clerk on: Clerk's script and API come from its Frontend API host.
+    res.headers.set('Content-Security-Policy', clerkPageCsp(cfg.clerk.publishableKey));
   }
   return res;
+}
+
+const clerkCsp = new Map<string, string>();
+function clerkPageCsp(publishableKey: string): string {
+  let csp = clerkCsp.get(publishableKey);
+  if (csp === undefined) {
+    csp = pageCsp(clerkFrontendApiHost(publishableKey));
+    clerkCsp.set(publishableKey, csp);
+  }
+  return csp;
 }

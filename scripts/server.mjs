@@ -31,7 +31,14 @@ const app = next({ dev: false, dir: new URL('..', import.meta.url).pathname, hos
 const handle = app.getRequestHandler();
 await app.prepare();
 
+// Responses still being produced, so a shutdown can end their keep-alive connections.
+const inFlight = new Set();
+let stopping = false;
+
 const server = createServer((req, res) => {
+  inFlight.add(res);
+  res.on('close', () => inFlight.delete(res));
+  if (stopping) res.setHeader('Connection', 'close');
   const peer = req.socket.remoteAddress ?? 'unknown';
   const sent = req.headers['x-forwarded-for'];
   const chain = Array.isArray(sent) ? sent.join(', ') : sent;
@@ -51,13 +58,28 @@ server.listen(port, host, () => {
   console.log(JSON.stringify({ level: 'info', event: 'server_started', message: `listening on http://${host}:${shown}`, port: shown }));
 });
 
+/**
+ * Closes the limiter store once the last request is done: with REDIS_URL this
+ * ends the Redis connection with QUIT instead of dropping it. The runtime is
+ * the one lib/runtime.ts keeps on globalThis (absent if no request came).
+ */
+async function closeLimiterStore() {
+  try {
+    await globalThis[Symbol.for('realtime-token-guard.runtime')]?.store?.close();
+  } catch {
+    // Exiting anyway; the grace timer below bounds a store that hangs.
+  }
+}
+
 // SIGTERM: stop accepting, let in-flight requests finish, then exit.
-let stopping = false;
 function shutdown(signal) {
   if (stopping) return;
   stopping = true;
   console.log(JSON.stringify({ level: 'info', event: 'server_stopping', message: `${signal} received` }));
-  server.close(() => process.exit(0));
+  // Keep-alive connections would otherwise hold the process (and keep taking
+  // requests) until the grace period ends: answers still to come close theirs.
+  for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+  server.close(() => void closeLimiterStore().finally(() => process.exit(0)));
   server.closeIdleConnections();
   setTimeout(() => process.exit(0), shutdownGraceMs).unref();
 }

@@ -57,12 +57,15 @@ async function acquireLock(lock: string): Promise<void> {
  */
 export async function ensureBuild(): Promise<string> {
   const dir = join(tmpdir(), 'rtg-e2e-build', await sourceHash());
-  if (await exists(join(dir, '.next', 'BUILD_ID'))) return dir;
+  // Next writes BUILD_ID midway through a build (before the prerender
+  // manifest), so only this marker, written once `next build` exits, says done.
+  const done = join(dir, '.next', 'rtg-build-complete');
+  if (await exists(done)) return dir;
   const lock = `${dir}.lock`;
   await mkdir(join(tmpdir(), 'rtg-e2e-build'), { recursive: true });
   await acquireLock(lock);
   try {
-    if (await exists(join(dir, '.next', 'BUILD_ID'))) return dir;
+    if (await exists(done)) return dir;
     await rm(dir, { recursive: true, force: true });
     await mkdir(join(dir, 'scripts'), { recursive: true });
     for (const input of BUILD_INPUTS) {
@@ -76,6 +79,7 @@ export async function ensureBuild(): Promise<string> {
       maxBuffer: 64 * 1024 * 1024,
       timeout: 600_000,
     });
+    await writeFile(done, '');
     return dir;
   } finally {
     await rm(lock, { recursive: true, force: true });

@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto';
+import { expect } from 'vitest';
+import type { AppServer, LogLine } from '../support/app-server';
+
+/**
+ * Small helpers shared by the e2e files: building requests against the real
+ * server, reading its logs reliably, and the header checks every answer must pass.
+ */
+
+export const TOKEN_PATH = '/api/realtime/token';
+
+/** A fresh W3C traceparent and the trace id it carries. */
+export function newTrace(): { traceparent: string; traceId: string } {
+  const traceId = randomBytes(16).toString('hex');
+  return { traceId, traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` };
+}
+
+/** POST to the token endpoint with a JSON body (`{}` unless given). */
+export function postToken(app: AppServer, headers: Record<string, string> = {}, body = '{}'): Promise<Response> {
+  return fetch(`${app.url}${TOKEN_PATH}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
+}
+
+/** A CORS preflight for the token endpoint. */
+export function preflight(
+  app: AppServer,
+  origin: string,
+  options: { method?: string; headers?: string; extra?: Record<string, string> } = {},
+): Promise<Response> {
+  return fetch(`${app.url}${TOKEN_PATH}`, {
+    method: 'OPTIONS',
+    headers: {
+      origin,
+      'access-control-request-method': options.method ?? 'POST',
+      ...(options.headers !== undefined ? { 'access-control-request-headers': options.headers } : {}),
+      ...options.extra,
+    },
+  });
+}
+
+/**
+ * Waits until every log line written before this call has reached the test:
+ * a refused preflight always logs, and stdout keeps its order, so once its
+ * line arrives all earlier lines are in. It touches no limiter.
+ */
+export async function flushLogs(app: AppServer): Promise<LogLine[]> {
+  const { traceId, traceparent } = newTrace();
+  const res = await preflight(app, 'https://log-flush.invalid', { extra: { traceparent } });
+  await res.arrayBuffer();
+  await app.waitForLog((l) => l.traceId === traceId);
+  return app.logs();
+}
+
+/** Log lines of one request. */
+export async function logsFor(app: AppServer, traceId: string): Promise<LogLine[]> {
+  return (await flushLogs(app)).filter((l) => l.traceId === traceId);
+}
+
+/** Names of every Access-Control-* response header. */
+export function corsHeaderNames(res: Response): string[] {
+  return [...res.headers.keys()].filter((name) => name.startsWith('access-control-'));
+}
+
+const SPEC_HEADERS: Record<string, string> = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'x-xss-protection': '1; mode=block',
+  'referrer-policy': 'strict-origin-when-cross-origin',
+  'cache-control': 'no-store, no-cache, must-revalidate',
+};
+
+/** Headers every API answer carries (`null`: must be absent). */
+export const API_HEADERS: Record<string, string | null> = {
+  ...SPEC_HEADERS,
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'cross-origin-resource-policy': 'same-origin',
+  'strict-transport-security': 'max-age=63072000; includeSubDomains',
+  'x-powered-by': null,
+};
+
+/** Headers the HTML page carries (`null`: must be absent). */
+export const PAGE_HEADERS: Record<string, string | null> = {
+  ...SPEC_HEADERS,
+  'x-powered-by': null,
+};
+
+/** Asserts each header; `null` means the header must be absent (helmet's convention). */
+export function expectHeaders(res: Response, expected: Record<string, string | null>, label = ''): void {
+  for (const [name, value] of Object.entries(expected)) {
+    expect(res.headers.get(name), `${label} ${name}`).toBe(value);
+  }
+}
+
+/** The API security headers plus a well-formed trace id; returns the trace id. */
+export function expectApiHeaders(res: Response, label = ''): string {
+  expectHeaders(res, API_HEADERS, label);
+  const permissions = res.headers.get('permissions-policy') ?? '';
+  expect(permissions, `${label} permissions-policy`).toContain('microphone=()');
+  expect(permissions, `${label} permissions-policy`).toContain('camera=()');
+  const traceId = res.headers.get('x-trace-id');
+  expect(traceId, `${label} x-trace-id`).toMatch(/^[0-9a-f]{32}$/);
+  return traceId!;
+}
+
+/** Every stdout line that is not JSON (there should be none). */
+export function nonJsonLines(app: AppServer): string[] {
+  return app.stdout.filter((line) => {
+    try {
+      return typeof JSON.parse(line) !== 'object';
+    } catch {
+      return true;
+    }
+  });
+}
