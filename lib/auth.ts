@@ -117,9 +117,28 @@ async function verifyClerk(token: string, config: AppConfig): Promise<AuthResult
   }
 }
 
+// jose imports a Uint8Array secret into a CryptoKey on every call, which costs
+// more than the verification itself (bench/, issue 6). The key is imported
+// once per secret instead; jose checks it exactly as it checks its own import
+// (HMAC, SHA-256, usage "verify").
+const hmacKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
+
+function hmacKey(secret: Uint8Array): Promise<CryptoKey> {
+  let key = hmacKeys.get(secret);
+  if (key === undefined) {
+    // TextEncoder output (config.ts) is always backed by a plain ArrayBuffer.
+    const raw = secret as Uint8Array<ArrayBuffer>;
+    key = crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+    // A failed import is not remembered: the next request tries again.
+    key.catch(() => hmacKeys.delete(secret));
+    hmacKeys.set(secret, key);
+  }
+  return key;
+}
+
 async function verifyJwt(token: string, jwt: NonNullable<AppConfig['jwt']>): Promise<AuthResult> {
   try {
-    const { payload } = await jwtVerify(token, jwt.secret, {
+    const { payload } = await jwtVerify(token, await hmacKey(jwt.secret), {
       algorithms: ['HS256'],
       requiredClaims: ['exp', 'iat', 'sub'],
       issuer: jwt.issuer,

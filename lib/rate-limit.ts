@@ -265,6 +265,10 @@ function push(entry: Entry, now: number): void {
   const length = entry.times.length;
   if (entry.size < length) {
     entry.times[(entry.head + entry.size) % length] = now;
+  } else if (length === 0) {
+    // An exact one-slot array: V8 gives a pushed-to empty array 17 slots, and
+    // most keys (one request per client) never need a second (bench/ key flood).
+    entry.times = [now];
   } else {
     // The ring is full but below the limit: unroll it so it can grow. Growth
     // is rare (at most `limit` times per key) and keeps idle keys small.

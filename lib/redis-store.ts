@@ -57,13 +57,20 @@ if size >= limit then
   return {0, size, now, tonumber(oldest[2])}
 end
 local stamp = now
-local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-if newest[2] ~= nil and tonumber(newest[2]) >= stamp then stamp = tonumber(newest[2]) + 1 end
+local oldest
+if size > 0 then
+  local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if newest[2] ~= nil and tonumber(newest[2]) >= stamp then stamp = tonumber(newest[2]) + 1 end
+  -- The new stamp is later than every admit kept, so the oldest stays the oldest.
+  oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+else
+  -- An empty window (most keys, most of the time): no reads needed (bench/, issue 6).
+  oldest = stamp
+end
 redis.call('ZADD', key, int(stamp), int(stamp))
 -- The key lives until its newest admit leaves the window (+1 ms: PEXPIRE counts whole ms).
 redis.call('PEXPIRE', key, int(math.ceil((stamp - now + window) / 1000) + 1))
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-return {1, size + 1, now, tonumber(oldest[2])}
+return {1, size + 1, now, oldest}
 `);
 
 /**
