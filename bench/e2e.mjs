@@ -43,7 +43,8 @@ function signTokens(count, secret) {
 
 /** Spawns a node script and resolves with the first stdout line matching `ready`. */
 function spawnReady(args, { cwd, env, ready, name, execArgv = [] }) {
-  const child = spawn(process.execPath, [...execArgv, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // stdin stays open as a lifeline: bench/upstream.mjs exits when it closes.
+  const child = spawn(process.execPath, [...execArgv, ...args], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (c) => (stderr = (stderr + c).slice(-4000)));
   const counters = { lines: 0, tokenIssued: 0 };

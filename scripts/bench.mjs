@@ -263,6 +263,7 @@ for (const s of skipped) lines.push(`\nskipped ${s.group}: ${s.reason}`);
 for (const f of failed) lines.push(`\nFAILED ${f.group}:\n${f.error}`);
 console.log(lines.join('\n'));
 console.log(`\nmachine load average at start ${machine.loadAverageAtStart.join(' ')}, at end ${results.machine.loadAverageAtEnd.join(' ')}`);
-console.log(`results: ${relative(process.cwd(), out) || out}`);
+const shown = relative(process.cwd(), out);
+console.log(`results: ${shown && !shown.startsWith('..') ? shown : out}`);
 if (profileDir) console.log(`CPU profiles: ${profileDir}`);
 process.exitCode = failed.length ? 1 : 0;

@@ -139,7 +139,10 @@ export function checkObservation(o: Observation, config: AppConfig, secrets: Sec
 function checkUpstream(o: Observation, config: AppConfig, secrets: Secrets, where: string): void {
   const { expected } = o;
   if (expected.upstream === undefined) expect(o.upstream.length, where).toBeLessThanOrEqual(1);
-  else expect(o.upstream.length, `upstream calls: ${where}`).toBe(expected.upstream === null ? 0 : 1);
+  else {
+    const seen = o.upstream.map((r) => r.raw.slice(0, 300)).join(' | ');
+    expect(o.upstream.length, `upstream calls: ${where}; upstream saw: ${seen}`).toBe(expected.upstream === null ? 0 : 1);
+  }
   for (const req of o.upstream) {
     expect(req.method, where).toBe('POST');
     expect(req.url, where).toBe('/v1/realtime/client_secrets');

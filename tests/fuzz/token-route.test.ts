@@ -60,6 +60,8 @@ afterAll(async () => {
   console.log(`fuzz: ${s.cases} cases, ${s.requests} requests, statuses ${JSON.stringify(s.statuses)}, findings ${s.findings.length}`);
 });
 
+const recent: string[] = [];
+
 /** Sends one case through the route at the runtime's current time and checks everything. */
 async function exchange(t: TestRuntime, model: RouteModel, c: FuzzCase, mode: UpstreamMode): Promise<void> {
   upstream.setMode(mode);
@@ -69,11 +71,20 @@ async function exchange(t: TestRuntime, model: RouteModel, c: FuzzCase, mode: Up
   const res = await HANDLERS[c.method](toRequest(c));
   const text = await res.text();
   const upstreamRequests = [...(upstream.requests as UpstreamRequest[])];
-  checkObservation(
-    { c, expected, status: res.status, headers: res.headers, text, upstream: upstreamRequests, lines: [...t.lines] },
-    t.runtime.config,
-    secrets,
-  );
+  try {
+    checkObservation(
+      { c, expected, status: res.status, headers: res.headers, text, upstream: upstreamRequests, lines: [...t.lines] },
+      t.runtime.config,
+      secrets,
+    );
+  } catch (error) {
+    // What ran just before, for failures that depend on it (the limiter, the upstream connection).
+    (error as Error).message += `\nprevious exchanges: ${recent.join(' ; ')}`;
+    throw error;
+  } finally {
+    recent.push(`${mode} ${res.status} upstream=${upstreamRequests.length} ${c.body.label}`);
+    if (recent.length > 5) recent.shift();
+  }
   let code: string | undefined;
   try {
     code = (JSON.parse(text) as { error?: string }).error;
