@@ -20,13 +20,16 @@
  *   --out PATH      where to write the JSON
  *   --cpu-prof      write V8 CPU profiles of every part (and of the e2e server)
  *                   to $TMPDIR/rtg-bench-profiles/<time>/ (open in Chrome DevTools)
+ *   --markdown      print the tables as Markdown (for the README)
+ *   --from PATH     run nothing: print the tables of an existing results.json
  */
 import { fork } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fmt, table } from '../bench/stats.mjs';
+import { report } from '../bench/report.mjs';
+import { fmt } from '../bench/stats.mjs';
 
 process.env.NEXT_TELEMETRY_DISABLED ??= '1';
 process.env.CLERK_TELEMETRY_DISABLED ??= '1';
@@ -39,8 +42,14 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     out: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
+    markdown: { type: 'boolean', default: false },
+    from: { type: 'string' },
   },
 });
+if (args.from) {
+  console.log(report(JSON.parse(await readFile(resolve(args.from), 'utf8')), { markdown: args.markdown }));
+  process.exit(0);
+}
 const profileDir = args['cpu-prof'] ? join(tmpdir(), 'rtg-bench-profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined;
 const smoke = args.smoke;
 const out = resolve(args.out ?? (smoke ? join(tmpdir(), 'rtg-bench-smoke', 'results.json') : join(ROOT, 'bench', 'results.json')));
@@ -184,85 +193,7 @@ const results = {
 await mkdir(dirname(out), { recursive: true });
 await writeFile(out, `${JSON.stringify(results, null, 2)}\n`);
 
-// ---- tables ----------------------------------------------------------------
-const pct = (v) => (typeof v === 'number' ? `${Math.round(v * 100)}%` : '');
-const x = (v) => (typeof v === 'number' && Number.isFinite(v) ? `${v.toFixed(2)}×` : '');
-const lines = [];
-const e2e = find('e2e');
-if (e2e.length) {
-  lines.push(
-    table(
-      '1. End to end (production build, autocannon on loopback, zero-delay OpenAI stand-in)',
-      ['route', 'load', 'conns', 'req/s', 'p50 ms', 'p99 ms', '× baseline', '+p50 ms', 'server CPU ms/req', 'non-200'],
-      e2e.map((m) => [
-        m.route,
-        m.load,
-        m.connections,
-        fmt(m.requestsPerSec),
-        fmt(m.latencyP50Ms, 2),
-        fmt(m.latencyP99Ms, 2),
-        x(m.ratioVsBaseline),
-        fmt(m.addedP50Ms, 2),
-        m.serverCpuMsPerRequest === null ? '' : fmt(m.serverCpuMsPerRequest, 3),
-        m.non200 + m.errors,
-      ]),
-    ),
-  );
-}
-const mem = find('limiter-memory');
-if (mem.length) {
-  lines.push(
-    table(
-      `2. Memory limiter (policy ${mem[0].policy}; hot key = one key, distinct = ${fmt(mem.find((m) => m.pattern === 'distinct-keys')?.keys)} keys)`,
-      ['pattern', 'contender', 'checks/s', 'ns/check', '× RLF Memory', '× naive', 'admitted'],
-      mem.map((m) => [m.pattern, m.name, fmt(m.checksPerSec), fmt(m.nsPerCheck), x(m.ratioVsRateLimiterMemory), x(m.ratioVsNaive), pct(m.allowedFraction)]),
-      [1],
-    ),
-  );
-}
-const redis = find('limiter-redis');
-if (redis.length) {
-  lines.push(
-    table(
-      `3. Redis limiter (${redis[0].concurrency} concurrent callers, one local redis-server, ioredis)`,
-      ['contender', 'checks/s', 'p50 ms', 'p99 ms', '× RLF Redis', 'errors'],
-      redis.map((m) => [m.name, fmt(m.checksPerSec), fmt(m.latencyP50Ms, 2), fmt(m.latencyP99Ms, 2), x(m.ratioVsRateLimiterRedis), m.errors]),
-    ),
-  );
-}
-const flood = find('memory-flood');
-if (flood.length) {
-  lines.push(
-    table(
-      '4. Key flood (default cap)',
-      ['distinct keys', 'cap', 'retained', 'heap growth', 'bytes/key', 'honest key kept window', 'saturated key still refused', 'new keys refused'],
-      flood.map((m) => [fmt(m.floodKeys), fmt(m.maxKeys), fmt(m.retainedKeys), `${fmt(m.heapGrowthMB, 1)} MB`, fmt(m.bytesPerRetainedKey), m.honestKeyKeptWindow, m.saturatedKeyStillRefused, fmt(m.refusedNewKeys)]),
-    ),
-  );
-}
-if (scalingRows.length) {
-  lines.push(
-    table(
-      '5. Scaling (cost per check vs tracked keys; Map.get = a bare hash lookup over the same keys)',
-      ['tracked keys', 'ns/check', '× smallest', 'Map.get ns', 'Map.get × smallest'],
-      scalingRows.map((m) => [fmt(m.trackedKeys), fmt(m.nsPerCheck), x(m.ratioVsSmallest), fmt(m.mapGetNsPerCheck), x(m.mapGetRatioVsSmallest)]),
-    ),
-  );
-}
-if (targets.length) {
-  lines.push(
-    table(
-      'Targets',
-      ['target', 'goal', 'value', 'met', 'note'],
-      targets.map((t) => [t.description, t.goal, typeof t.value === 'number' ? fmt(t.value) : String(t.value), t.met === null ? 'n/a' : t.met ? 'yes' : 'NO', t.note ?? '']),
-      [4],
-    ),
-  );
-}
-for (const s of skipped) lines.push(`\nskipped ${s.group}: ${s.reason}`);
-for (const f of failed) lines.push(`\nFAILED ${f.group}:\n${f.error}`);
-console.log(lines.join('\n'));
-console.log(`\nmachine load average at start ${machine.loadAverageAtStart.join(' ')}, at end ${results.machine.loadAverageAtEnd.join(' ')}`);
+console.log(report(results, { markdown: args.markdown }));
 const shown = relative(process.cwd(), out);
 console.log(`results: ${shown && !shown.startsWith('..') ? shown : out}`);
 if (profileDir) console.log(`CPU profiles: ${profileDir}`);

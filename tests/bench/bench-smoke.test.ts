@@ -110,6 +110,15 @@ describe('npm run bench -- --smoke', () => {
     expect(scaling[0].ratioVsSmallest).toBe(1);
   });
 
+  it('renders a saved results.json as Markdown for the README (--from, --markdown)', async () => {
+    const { stdout: md } = await run(process.execPath, [join(PROJECT_ROOT, 'scripts/bench.mjs'), '--from', join(dir, 'results.json'), '--markdown'], {
+      cwd: PROJECT_ROOT,
+    });
+    expect(md).toContain('**2. Memory limiter');
+    expect(md).toMatch(/^\| pattern \| contender \| checks\/s /m);
+    expect(md).toContain('npm run bench -- --smoke on ');
+  });
+
   it('states each target with its goal and prints the tables', () => {
     expect(results.targets.map((t) => t.id).sort()).toEqual(['flood-heap', 'flood-honest-key', 'memory-limiter', 'redis-limiter', 'scaling-flat']);
     for (const t of results.targets) expect(t.goal).not.toBe('');
