@@ -3,17 +3,37 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
+const shared = {
+  environment: 'node',
+  testTimeout: 30_000,
+  hookTimeout: 240_000,
+  env: { NEXT_TELEMETRY_DISABLED: '1', CLERK_TELEMETRY_DISABLED: '1' },
+} as const;
 
 export default defineConfig({
   plugins: [react()],
   resolve: { alias: { '@': root } },
   test: {
-    include: ['tests/**/*.test.ts'],
-    environment: 'node',
     // Two cores: e2e files start real servers, so keep files from crowding each other.
     maxWorkers: 2,
-    testTimeout: 30_000,
-    hookTimeout: 240_000,
-    env: { NEXT_TELEMETRY_DISABLED: '1', CLERK_TELEMETRY_DISABLED: '1' },
+    projects: [
+      {
+        extends: true,
+        test: { ...shared, name: 'suite', include: ['tests/**/*.test.ts'], exclude: ['tests/reliability/**'] },
+      },
+      {
+        // Fault injection, soak and shutdown assert time bounds under load they
+        // generate themselves: they run after the rest, one file at a time, so
+        // another test file's CPU cannot be mistaken for a slow server.
+        extends: true,
+        test: {
+          ...shared,
+          name: 'reliability',
+          include: ['tests/reliability/**/*.test.ts'],
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

@@ -46,7 +46,7 @@ console.log(`
 Fuzz results (${(summary.durationMs / 1000).toFixed(1)} s, seeds ${JSON.stringify(summary.seeds)})
   cases:          ${summary.cases} (${Object.entries(summary.casesByProperty).map(([k, v]) => `${k} ${v}`).join(', ')})
   requests:       ${summary.requests}
-  upstream calls: ${summary.upstreamCalls}
+  upstream calls: ${summary.upstreamCalls}${summary.foreignUpstream ? ` (plus ${summary.foreignUpstream} foreign requests on the stand-in's port, ignored)` : ''}
   statuses:
 ${rows(summary.statuses)}
   codes:

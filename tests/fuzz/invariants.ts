@@ -140,7 +140,7 @@ function checkUpstream(o: Observation, config: AppConfig, secrets: Secrets, wher
   const { expected } = o;
   if (expected.upstream === undefined) expect(o.upstream.length, where).toBeLessThanOrEqual(1);
   else {
-    const seen = o.upstream.map((r) => r.raw.slice(0, 300)).join(' | ');
+    const seen = o.upstream.map((r) => `${r.method} ${r.url} ${r.raw.slice(0, 300)}`).join(' | ');
     expect(o.upstream.length, `upstream calls: ${where}; upstream saw: ${seen}`).toBe(expected.upstream === null ? 0 : 1);
   }
   for (const req of o.upstream) {

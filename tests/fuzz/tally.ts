@@ -18,6 +18,8 @@ export class Tally {
   readonly cases: Record<string, number> = {};
   requests = 0;
   upstreamCalls = 0;
+  /** Requests that reached the stand-in without this run's server key (another test's client on a reused port). */
+  foreignUpstream = 0;
   readonly statuses: Record<string, number> = {};
   readonly codes: Record<string, number> = {};
   readonly findings: Finding[] = [];
@@ -37,6 +39,7 @@ export class Tally {
       casesByProperty: this.cases,
       requests: this.requests,
       upstreamCalls: this.upstreamCalls,
+      foreignUpstream: this.foreignUpstream,
       statuses: this.statuses,
       codes: this.codes,
       findings: this.findings,
