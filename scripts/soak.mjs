@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * `npm run soak [-- --seconds N]`: 60 s (default) of mixed traffic from
+ * `npm run soak [-- --seconds N] [--rate R]`: 60 s (default) of mixed traffic from
  * autocannon against the production server — valid, over-limit, invalid and
- * attack requests — sampling the server's RSS and heap every second, then the
+ * attack requests, as fast as the server answers or at R requests/s — sampling
+ * the server's RSS and heap every second, then the
  * figures: requests, statuses, errors, log accounting, memory start/end.
  *
  * Runs tests/reliability/soak.test.ts (CI runs it for 10 s) with SOAK_SECONDS
@@ -15,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, rate: { type: 'string' } } });
 const root = new URL('..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'soak-report-'));
 const reportFile = join(dir, 'report.json');
@@ -23,7 +24,14 @@ const reportFile = join(dir, 'report.json');
 const result = spawnSync(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', 'tests/reliability/soak.test.ts'], {
   cwd: root,
   stdio: 'inherit',
-  env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', CLERK_TELEMETRY_DISABLED: '1', SOAK_SECONDS: values.seconds, SOAK_REPORT: reportFile },
+  env: {
+    ...process.env,
+    NEXT_TELEMETRY_DISABLED: '1',
+    CLERK_TELEMETRY_DISABLED: '1',
+    SOAK_SECONDS: values.seconds,
+    SOAK_REPORT: reportFile,
+    ...(values.rate ? { SOAK_RATE: values.rate } : {}),
+  },
 });
 
 let r;
