@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
  * tests/unit/redis-store.test.ts.
  */
 
-/** A Lua script and its SHA1, computed once (STYLE.md §2). */
+/** A Lua script and its SHA1, computed once at load. */
 export interface LuaScript {
   readonly lua: string;
   readonly sha: string;

@@ -7,7 +7,7 @@ import { RedisRateLimitStore } from '@/lib/limits/redis';
 import { startRedis, type RedisServer } from '../support/redis';
 
 /**
- * One contract, two stores (issue 4): every case below runs unchanged against
+ * One contract, two stores: every case below runs unchanged against
  * the in-memory store and the Redis store, so their semantics cannot drift.
  *
  * Redis keeps time with its own clock (`TIME`), which no test can fake, so
