@@ -1,16 +1,6 @@
 import { expire, push, unpush, type Entry } from './ring';
 import { admitted, peeked, refused, reservation, type Clock, type Reservation, type RatePolicy, type RateLimitResult, type LocalRateLimitStore } from './store';
 
-/**
- * Exact sliding-window rate limiting.
- *
- * A policy of N per W never admits more than N requests in any interval of
- * length W, and a refused request consumes nothing. Each key keeps the times of
- * its last N admits in a ring (a sliding log bounded by N): a request is
- * admitted when fewer than N admits lie inside the window, so each check is
- * O(1) amortised and a key costs at most N numbers.
- */
-
 export interface MemoryStoreOptions {
   /** Most keys tracked at once (default 100 000). */
   maxKeys?: number;
