@@ -1,5 +1,6 @@
 import type { RatePolicy } from '../limits/store';
 import { normalizeOrigin } from '../origin';
+import { callsConfig, type CallsConfig } from './calls';
 import { envSchema, type Env } from './schema';
 
 export { DEFAULT_ALLOWED_MODELS, DEFAULT_ALLOWED_VOICES, ENV_KEYS, envSchema, REALTIME_VOICES } from './schema';
@@ -65,6 +66,8 @@ export interface AppConfig {
   readonly clientIpHeader: string | undefined;
   /** The value the front door stamps on every request it forwards (`x-rtg-front-door`). */
   readonly frontDoorMarker: string | undefined;
+  /** The server-side calls path (lib/config/calls.ts). */
+  readonly calls: CallsConfig;
 }
 
 /** Thrown for a bad or missing setting; the message names variables, never values. */
@@ -175,6 +178,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
     clientIpHeader: e.CLIENT_IP_HEADER,
     frontDoorMarker: e.RTG_FRONT_DOOR_MARKER,
+    calls: callsConfig(e),
   };
 }
 
