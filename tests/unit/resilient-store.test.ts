@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RatePolicy } from '@/lib/limits/store';
 import { MemoryRateLimitStore } from '@/lib/limits/memory';
-import type { RateLimitResult, Reservation } from '@/lib/limits/store';
+import type { Allotment, RateLimitResult, Reservation } from '@/lib/limits/store';
 import { RedisRateLimitStore, RedisStoreError, type RedisFailure } from '@/lib/limits/redis';
 import { ResilientRateLimitStore, type PrimaryStore } from '@/lib/limits/resilient';
 import { createSecurityLogger, type SecurityLogEntry } from '@/lib/security-logger';
@@ -44,6 +44,10 @@ class SwitchableStore implements PrimaryStore {
   async reserve(key: string, p: RatePolicy): Promise<Reservation> {
     this.gate();
     return this.inner.reserveSync(key, p);
+  }
+  async draw(key: string, p: RatePolicy, want: number, min: number): Promise<Allotment> {
+    this.gate();
+    return this.inner.drawSync(key, p, want, min);
   }
   async ping(): Promise<void> {
     this.pings++;
