@@ -82,6 +82,18 @@ const BY_CODE: Readonly<Record<ErrorCode | ClientFailureCode, Explanation>> = {
     title: 'The page called the token server the wrong way',
     detail: 'Reload the page; if it keeps happening, report it with the trace id.',
   },
+  sdp_invalid: {
+    title: 'The browser’s call offer was refused',
+    detail: 'The server could not accept the browser’s WebRTC offer. Reload the page and try again; if it keeps happening, report it with the trace id.',
+  },
+  call_limit_reached: {
+    title: 'You already have the most calls open',
+    detail: 'End a call in another tab or window, or wait for the countdown, then press Start again.',
+  },
+  minutes_exhausted: {
+    title: 'No call minutes left for today',
+    detail: 'You have used today’s call minutes. Start works again when the countdown ends.',
+  },
   not_found: {
     title: 'The token server was not found at this address',
     detail: 'The page and the server do not match. Reload the page; if it keeps happening, contact the operator.',

@@ -66,7 +66,8 @@ export function callsConfig(e: CallsEnv): CallsConfig {
   };
 }
 
-/** Whether `route` is served in `mode` (the other route answers 404). */
-export function serves(mode: RealtimeMode, route: 'ephemeral' | 'calls'): boolean {
-  return mode === 'both' || mode === route;
-}
+/** `REALTIME_MODE` serves the token route (ephemeral keys): `ephemeral` or `both`; otherwise it answers 404. */
+export const servesTokens = (config: { readonly calls: CallsConfig }): boolean => config.calls.mode !== 'calls';
+
+/** `REALTIME_MODE` serves the calls routes: `calls` or `both`; otherwise they answer 404. */
+export const servesCalls = (config: { readonly calls: CallsConfig }): boolean => config.calls.mode !== 'ephemeral';
