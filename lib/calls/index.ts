@@ -28,7 +28,7 @@ export function callsOf(rt: Runtime): CallSupervisor {
 }
 
 /** Builds a supervisor for `rt`; tests pass their own registry or sweep interval. */
-export function createSupervisor(rt: Runtime, options: { registry?: CallRegistry; sweepIntervalMs?: number } = {}): CallSupervisor {
+export function createSupervisor(rt: Runtime, options: { registry?: CallRegistry; sweepIntervalMs?: number; sweepGraceMs?: number } = {}): CallSupervisor {
   const { config } = rt;
   const registry =
     options.registry ??
@@ -41,6 +41,7 @@ export function createSupervisor(rt: Runtime, options: { registry?: CallRegistry
     registry,
     adapters: { realtime: realtimeCalls, live: liveSessions },
     sweepIntervalMs: options.sweepIntervalMs,
+    sweepGraceMs: options.sweepGraceMs,
   });
 }
 

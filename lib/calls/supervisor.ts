@@ -39,6 +39,8 @@ export interface SupervisorOptions {
   readonly adapters: Readonly<Record<CallKind, CallAdapter>>;
   /** How often a shared registry is swept, in ms (default 5000). */
   readonly sweepIntervalMs?: number;
+  /** How long past its deadline a call must be before a sweeper takes it, in ms (default {@link SWEEP_GRACE_MS}). */
+  readonly sweepGraceMs?: number;
 }
 
 interface Supervised {
@@ -134,7 +136,7 @@ export class CallSupervisor {
     }
     const now = this.o.now();
     let swept = 0;
-    for (const record of await this.o.registry.overdue(now - SWEEP_GRACE_MS, 50).catch(() => [])) {
+    for (const record of await this.o.registry.overdue(now - (this.o.sweepGraceMs ?? SWEEP_GRACE_MS), 50).catch(() => [])) {
       if (this.calls.has(record.id)) continue;
       const claimed = await this.o.registry.finish(record.id, record.limitedBy, now).catch(() => undefined);
       if (!claimed) continue;
@@ -149,6 +151,16 @@ export class CallSupervisor {
     clearInterval(this.sweeper);
     await Promise.all([...this.calls.keys()].map((id) => this.end(id, reason)));
     await this.o.registry.close();
+  }
+
+  /** Stops every timer and watch without ending anything: what a crash leaves behind (tests). */
+  abandon(): void {
+    clearInterval(this.sweeper);
+    for (const s of this.calls.values()) {
+      clearTimeout(s.timer);
+      s.watch?.stop();
+    }
+    this.calls.clear();
   }
 
   private async hangUpstream(record: CallRecord, reason: EndReason, fields: RequestContext, extra: Record<string, unknown> = {}): Promise<void> {

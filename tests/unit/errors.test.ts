@@ -23,6 +23,9 @@ const DOCUMENTED: Record<ErrorCode, number> = {
   upstream_rate_limited: 503,
   not_found: 404,
   internal_error: 500,
+  sdp_invalid: 400,
+  call_limit_reached: 429,
+  minutes_exhausted: 429,
 };
 
 describe('the error table', () => {
