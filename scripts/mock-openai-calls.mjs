@@ -187,7 +187,7 @@ export function createCallsStandIn(shared) {
   }
 
   async function hangUp(req, res, id) {
-    if (!shared.keyOk(req)) return shared.json(res, 401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key');
+    if (fault(req, res)) return;
     hangups.push({ id, at: Date.now() });
     const call = calls.get(id);
     if (!call) return shared.json(res, 404, `Call ${id} not found`, 'invalid_request_error', 'not_found');
