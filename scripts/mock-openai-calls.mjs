@@ -90,6 +90,21 @@ export function createCallsStandIn(shared) {
     for (const socket of call.sockets) socket.send(event);
   };
 
+  /** A `session.update` from the browser's data channel or the sideband: applied, then `session.updated` to both. */
+  function receive(call, from, data) {
+    let event;
+    try {
+      event = JSON.parse(String(data));
+    } catch {
+      return;
+    }
+    if (event?.type !== 'session.update') return;
+    call.updates.push({ from, session: event.session });
+    applyUpdate(call.session, event.session);
+    broadcast(call, 'session.updated');
+    if (call.channel?.readyState === 'open') call.channel.send(JSON.stringify({ type: 'session.updated', session: call.session }));
+  }
+
   async function answer(offer, kind, session, extra = {}) {
     const pc = new RTCPeerConnection({ iceUseIpv6: false, iceUseTcp: false, iceAdditionalHostAddresses: ['127.0.0.1'], iceInterfaceAddresses: { udp4: '127.0.0.1' } });
     const id = `${kind === 'live' ? 'live' : 'rtc'}_${randomBytes(12).toString('hex')}`;
@@ -100,19 +115,7 @@ export function createCallsStandIn(shared) {
     pc.ondatachannel = ({ channel }) => {
       call.channel = channel;
       channel.onopen = () => channel.send(JSON.stringify({ type: 'session.created', session: call.session }));
-      channel.onmessage = ({ data }) => {
-        let event;
-        try {
-          event = JSON.parse(String(data));
-        } catch {
-          return;
-        }
-        if (event?.type !== 'session.update') return;
-        call.updates.push({ from: 'client', session: event.session });
-        applyUpdate(call.session, event.session);
-        broadcast(call, 'session.updated');
-        channel.send(JSON.stringify({ type: 'session.updated', session: call.session }));
-      };
+      channel.onmessage = ({ data }) => receive(call, 'client', data);
     };
     await pc.setRemoteDescription({ type: 'offer', sdp: loopbackOnly(offer) });
     await pc.setLocalDescription(await pc.createAnswer());
@@ -219,19 +222,7 @@ export function createCallsStandIn(shared) {
       call.sockets.add(ws);
       ws.on('close', () => call.sockets.delete(ws));
       ws.send(JSON.stringify({ type: 'session.created', session: call.session }));
-      ws.on('message', (data) => {
-        let event;
-        try {
-          event = JSON.parse(String(data));
-        } catch {
-          return;
-        }
-        if (event?.type !== 'session.update') return;
-        call.updates.push({ from: 'sideband', session: event.session });
-        applyUpdate(call.session, event.session);
-        broadcast(call, 'session.updated');
-        call.channel?.send(JSON.stringify({ type: 'session.updated', session: call.session }));
-      });
+      ws.on('message', (data) => receive(call, 'sideband', data));
       if (stand.sideband === 'drop') setTimeout(() => ws.terminate(), 100);
     });
   }
@@ -245,10 +236,7 @@ export function createCallsStandIn(shared) {
     upgrade,
     /** Sends a client-side `session.update` as if the browser had (for tests without a browser). */
     clientUpdate(id, session) {
-      const call = calls.get(id);
-      call.updates.push({ from: 'client', session });
-      applyUpdate(call.session, session);
-      broadcast(call, 'session.updated');
+      receive(calls.get(id), 'client', JSON.stringify({ type: 'session.update', session }));
     },
     async close() {
       await Promise.all([...calls.values()].map(end));
