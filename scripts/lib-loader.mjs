@@ -45,8 +45,8 @@ function entryFile(root, entry) {
   return file;
 }
 
-function sourceHash(root, files) {
-  const hash = createHash('sha256').update(readFileSync(SELF));
+function sourceHash(root, entries, files) {
+  const hash = createHash('sha256').update(readFileSync(SELF)).update(entries.join(','));
   const lib = join(root, 'lib');
   for (const file of [...new Set([...(existsSync(lib) ? listFiles(lib) : []), ...files])]) {
     hash.update(relative(root, file)).update('\0').update(readFileSync(file)).update('\0');
@@ -79,7 +79,7 @@ export async function loadModules(entries, { root = ROOT } = {}) {
   const sorted = [...new Set(entries)].sort();
   const files = sorted.map((e) => entryFile(root, e));
   const cacheDir = cacheBase(root);
-  const outDir = join(cacheDir, sourceHash(root, files));
+  const outDir = join(cacheDir, sourceHash(root, sorted, files));
   if (!sorted.every((e) => existsSync(join(outDir, `${e}.cjs`)))) {
     await pruneStale(cacheDir);
     // Built aside and renamed into place, so concurrent runs never see half a bundle.

@@ -19,12 +19,16 @@ export const MODULES = {
   runtime: 'lib/runtime',
   logger: 'lib/security-logger',
   errors: 'lib/errors',
+  run: 'lib/pipeline/run',
   route: 'app/api/realtime/token/route',
   middleware: 'middleware',
   nextConfig: 'next.config',
 };
 
-/** The token route's controls in the order they must run, with the codes each must be able to refuse with. */
+/**
+ * The token route's controls in the order they must run, with the codes each must be able to refuse with.
+ * @type {Array<[name: string, codes: string[]]>}
+ */
 export const REQUIRED_GUARDS = [
   ['front_door', ['service_unavailable']],
   ['shape', ['unsupported_media_type', 'body_too_large']],
@@ -235,15 +239,18 @@ const PROBES = [
 
 /**
  * Runs the probes through the route's POST; answers one check per guard, the
- * headers check over every answer seen, and the middleware and next.config checks.
+ * headers check over every answer seen, and the middleware and next.config
+ * checks. `only` (guard names) runs just those guards' probes.
+ * @param {any} server
+ * @param {string[] | undefined} [only]
  */
-export async function checkBehaviour(server) {
+export async function checkBehaviour(server, only = undefined) {
   const { route, runtime } = server;
   const answers = [];
   const results = [];
   const previous = runtime.setRuntime(undefined);
   try {
-    for (const [name, what, run, env] of PROBES) {
+    for (const [name, what, run, env] of PROBES.filter(([name]) => !only || only.includes(name))) {
       const p = probe(server, env, () => p.upstream());
       p.upstream = mintedKey;
       const bearer = async (sub) => `Bearer ${await signToken(sub)}`;
@@ -261,12 +268,10 @@ export async function checkBehaviour(server) {
       }
       results.push(problem ? fail(`guard:${name}`, [problem]) : pass(`guard:${name}`, what));
     }
-    results.push(await checkAnswerHeaders(server, answers));
-    results.push(await checkMiddleware(server));
+    if (!only) results.push(await checkAnswerHeaders(server, answers), await checkMiddleware(server), await checkNextConfig(server));
   } finally {
     runtime.setRuntime(previous);
   }
-  results.push(await checkNextConfig(server));
   return results;
 }
 
@@ -319,7 +324,7 @@ function nextMatcher(matcher) {
 }
 
 /** middleware.ts runs only for CORS preflights on /api and for pages, and answers preflights itself. */
-async function checkMiddleware(server) {
+export async function checkMiddleware(server) {
   const { config: mwConfig, default: middleware } = server.middleware;
   if (!mwConfig?.matcher) return fail('middleware', ['middleware.ts exports no config.matcher, so it would run on every path']);
   const matches = nextMatcher(mwConfig.matcher);
@@ -344,7 +349,7 @@ async function checkMiddleware(server) {
 }
 
 /** next.config.ts hides Next and sends the spec's headers on pages. */
-async function checkNextConfig(server) {
+export async function checkNextConfig(server) {
   const make = server.nextConfig.default;
   const config = typeof make === 'function' ? await make('phase-production-server', { defaultConfig: {} }) : make;
   const problems = [];

@@ -87,7 +87,10 @@ export function readEnvironment(opts) {
     base = {};
     for (const [name, value] of Object.entries(parseFile(file).vars)) {
       if (value.trim() !== '' && !PLACEHOLDER.test(value)) base[name] = value;
-      else if (SAFE_TEST_VALUES[name]) (base[name] = SAFE_TEST_VALUES[name]), filled.push(name);
+      else if (SAFE_TEST_VALUES[name]) {
+        base[name] = SAFE_TEST_VALUES[name];
+        filled.push(name);
+      }
     }
     const production = Boolean(opts.production) || base.NODE_ENV?.trim() === 'production';
     return { env: base, production, label: `.env.example${filled.length ? ` (safe test values for ${filled.join(', ')})` : ''}`, results };
