@@ -85,7 +85,7 @@ export async function loadModules(entries, { root = ROOT } = {}) {
     // Built aside and renamed into place, so concurrent runs never see half a bundle.
     const tmpDir = `${outDir}.${process.pid}.${Date.now()}.tmp`;
     const { build } = await import('vite');
-    await build({
+    const built = build({
       root,
       configFile: false,
       envFile: false,
@@ -105,6 +105,10 @@ export async function loadModules(entries, { root = ROOT } = {}) {
           output: { format: 'cjs', exports: 'named', entryFileNames: '[name].cjs', chunkFileNames: 'chunk-[hash].cjs' },
         },
       },
+    });
+    await built.catch(async (error) => {
+      await rm(tmpDir, { recursive: true, force: true });
+      throw error;
     });
     await rename(tmpDir, outDir).catch(async () => {
       await rm(tmpDir, { recursive: true, force: true }); // another run got there first

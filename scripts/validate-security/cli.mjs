@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { ROOT } from '../lib-loader.mjs';
 import { checkBehaviour, checkFiles, checkGuardList, checkRateLimitDefaults, loadServer } from './code.mjs';
 import { checkEnvExample, checkEnvironment, isSensitive, readEnvironment } from './env.mjs';
@@ -43,13 +43,21 @@ export async function validate(opts) {
     server = await loadServer(opts.root);
   } catch (error) {
     // A compile error means the server would not build either; nothing below can run.
-    results.push({ check: 'load', ok: false, reason: `the server's modules do not compile or load: ${String(error?.message ?? error).split('\n')[0]}` });
+    results.push({ check: 'load', ok: false, reason: `the server's modules do not compile or load: ${firstProblem(error, opts.root)}` });
   }
   if (server) {
     results.push(checkGuardList(server), checkRateLimitDefaults(server), ...(await checkBehaviour(server)));
     results.push(...read.results, ...checkEnvironment(server, read.env, { production: read.production, testValues: opts.exampleEnv }), checkEnvExample(server, opts.root));
   }
   return { results: results.map((r) => ({ ...r, reason: redact(r.reason, read.env) })), label: read.label, production: read.production };
+}
+
+/** The compiler's first message and where, without colours (vite prints them framed over many lines). */
+function firstProblem(error, root) {
+  const text = String(error?.message ?? error).replace(/\x1b\[[0-9;]*m/g, '');
+  const [first = 'unknown error'] = text.split('\n').map((l) => l.trim()).filter((l) => l && !/^Build failed/.test(l));
+  const where = /([\w.@/-]+\.[cm]?[jt]sx?):(\d+):(\d+)/.exec(text);
+  return where ? `${first} at ${relative(root, resolve(where[1]))}:${where[2]}:${where[3]}` : first;
 }
 
 /** Belt and braces: no check prints values, but any sensitive value that slipped into a reason is masked. */

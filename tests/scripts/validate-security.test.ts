@@ -166,7 +166,7 @@ describe('route-guards and guard:<name>: the route is the required guards, each 
     expect(result.reason).toContain(`${second} runs before ${first}`);
   });
 
-  it('moving origin after authentication fails, and the probe sees credentials verified first', async () => {
+  it('moving origin after authentication fails (a non-adjacent reorder)', async () => {
     const guards = realGuards();
     const [origin] = guards.splice(guards.findIndex((g) => nameOf(g) === 'origin'), 1);
     guards.splice(guards.findIndex((g) => nameOf(g) === 'authenticate') + 1, 0, origin);
@@ -178,6 +178,15 @@ describe('route-guards and guard:<name>: the route is the required guards, each 
   it('an extra guard that could answer before the controls fails', () => {
     const extra: Factory = () => ({ name: 'allow_internal', refuses: [], run: async () => undefined });
     expect(checkGuardList(withGuards([extra, ...realGuards()])).reason).toContain('unknown guard(s) allow_internal');
+  });
+
+  it('a guard list that does not compile fails load, and nothing else runs', async () => {
+    const copy = mkdtempSync(join(work, 'broken-'));
+    for (const entry of ['lib', 'app', 'middleware.ts', 'next.config.ts', '.env.example', 'SECURITY.md']) cpSync(join(ROOT, entry), join(copy, entry), { recursive: true });
+    writeFileSync(join(copy, 'lib/routes/token.ts'), readFileSync(join(copy, 'lib/routes/token.ts'), 'utf8').replace('export const TOKEN_GUARDS', 'export const TOKEN_GUARDS = ;\nconst unused'));
+    const { results } = await validate({ root: copy, exampleEnv: true });
+    expect(results.map((r: Result) => [r.check, r.ok])).toEqual([['security-files', true], ['load', false]]);
+    expect(results[1].reason).toMatch(/^the server's modules do not compile or load: .*Unexpected token at lib\/routes\/token\.ts:\d+:\d+$/);
   });
 
   it('a guard that no longer declares its codes fails', () => {
