@@ -33,8 +33,8 @@
  * fails, 2 on a usage error. Output names variables, never their values.
  *
  *   security-files       SECURITY.md and .env.example exist
- *   route-guards         TOKEN_GUARDS: front_door → shape → origin → api_limit → auth_failure_limit →
- *                        configured → authenticate → token_limit → validate → mint, nothing else,
+ *   route-guards         TOKEN_GUARDS: front_door → shape → origin → api_limit → configured →
+ *                        auth_failure_limit → authenticate → token_limit → validate → mint, nothing else,
  *                        each declaring the codes it refuses with
  *   rate-limits          lib/config's default policies are the spec's (10/60, 100/60, 20/300)
  *   guard:<name>         that guard still refuses as it must, shown through the route's POST
@@ -42,7 +42,7 @@
  *                        only for listed origins
  *   middleware           config.matcher (read with Next's own matcher code) covers /api preflights
  *                        and pages only; preflights answered 204 / 403 without a grant
- *   next-config          poweredByHeader: false; the spec's headers on pages
+ *   next-config          poweredByHeader: false; the spec's headers on pages, none replacing the API's CSP
  *   env:file, env:config the env file parses; lib/config's loadConfig accepts the environment
  *   env:ready            server key and an auth method set; no placeholders or origins missing in production
  *   env:rate-limits      overrides no looser than the spec

@@ -34,8 +34,9 @@ export const REQUIRED_GUARDS = [
   ['shape', ['unsupported_media_type', 'body_too_large']],
   ['origin', ['origin_not_allowed']],
   ['api_limit', ['rate_limited']],
-  ['auth_failure_limit', ['rate_limited']],
+  // Before the reservation: a server that cannot mint counts nothing against its clients.
   ['configured', ['service_unavailable']],
+  ['auth_failure_limit', ['rate_limited']],
   ['authenticate', ['auth_missing', 'auth_invalid', 'auth_malformed']],
   ['token_limit', ['rate_limited']],
   ['validate', ['json_invalid', 'body_invalid']],
@@ -183,6 +184,14 @@ const PROBES = [
     for (let i = 0; i <= 100; i++) last = await send(tokenRequest({ 'x-forwarded-for': '203.0.113.20', authorization: await bearer(`u-api-${i}`) }, '{"voice":"not-a-voice"}'));
     if (last.status !== 429 || !last.headers.get('retry-after')) return `the 101st request from one IP got ${last.text}, not 429 with Retry-After`;
   }],
+  ['configured', '503 without OPENAI_API_KEY, before credentials are verified or counted', async ({ send, p }) => {
+    const wrong = `Bearer ${await signToken('u-conf', 'w'.repeat(40))}`;
+    const answers = [];
+    for (let i = 0; i < 21; i++) answers.push(await send(tokenRequest({ 'x-forwarded-for': '203.0.113.35', authorization: wrong })));
+    const odd = answers.find((a) => a.status !== 503 || a.code !== 'service_unavailable');
+    if (odd) return `a request to a server without OPENAI_API_KEY got ${odd.text}, not 503`;
+    if (p.events('auth_failure')) return 'credentials were verified although the service cannot mint';
+  }, { OPENAI_API_KEY: '' }],
   ['auth_failure_limit', '429 on the 21st failed authentication, credentials unread', async ({ send, p }) => {
     const wrong = `Bearer ${await signToken('u-fail', 'w'.repeat(40))}`;
     const answers = [];
@@ -192,11 +201,6 @@ const PROBES = [
     if (last.status !== 429 || !last.headers.get('retry-after')) return `the 21st failed authentication got ${last.text}, not 429 with Retry-After`;
     if (p.events('auth_failure') !== 20) return `the limited request's credentials were still verified (${p.events('auth_failure')} auth_failure lines)`;
   }],
-  ['configured', '503 without OPENAI_API_KEY, before credentials are verified', async ({ send, p }) => {
-    const a = await send(tokenRequest({ authorization: `Bearer ${await signToken('u-conf', 'w'.repeat(40))}` }));
-    if (a.status !== 503 || a.code !== 'service_unavailable') return `a request to a server without OPENAI_API_KEY got ${a.text}, not 503`;
-    if (p.events('auth_failure')) return 'credentials were verified although the service cannot mint';
-  }, { OPENAI_API_KEY: '' }],
   ['authenticate', '401 without or with a bad token, 400 for a malformed header', async ({ send, p }) => {
     const none = await send(tokenRequest());
     const bad = await send(tokenRequest({ authorization: `Bearer ${await signToken('u-auth', 'w'.repeat(40))}` }));
@@ -348,16 +352,26 @@ export async function checkMiddleware(server) {
   return verdict('middleware', [...new Set(problems)], 'runs for /api preflights and pages only; answers preflights itself (204 with grant / 403 without)');
 }
 
-/** next.config.ts hides Next and sends the spec's headers on pages. */
+/**
+ * next.config.ts hides Next and sends the spec's headers on pages, and none of
+ * its rules replaces an API answer's stricter CSP or Permissions-Policy (Next's
+ * configured headers override a route's own). Rules are matched with Next's
+ * own route compiler.
+ */
 export async function checkNextConfig(server) {
   const make = server.nextConfig.default;
   const config = typeof make === 'function' ? await make('phase-production-server', { defaultConfig: {} }) : make;
   const problems = [];
   if (config?.poweredByHeader !== false) problems.push('next.config.ts does not set poweredByHeader: false');
   const rules = typeof config?.headers === 'function' ? await config.headers() : [];
-  const all = rules.find((r) => r.source === '/:path*' || r.source === '/(.*)');
-  const sent = new Map((all?.headers ?? []).map((h) => [h.key.toLowerCase(), h.value]));
-  const lacking = Object.entries(SPEC_HEADERS).filter(([n, v]) => sent.get(n) !== v).map(([n]) => n);
-  if (lacking.length) problems.push(`pages do not get ${lacking.join(', ')} with the spec's value (headers() for /:path*)`);
-  return verdict('next-config', problems, "poweredByHeader: false; pages get the spec's five headers");
+  const { buildCustomRoute } = createRequire(join(ROOT, 'package.json'))('next/dist/lib/build-custom-route');
+  const sent = (path) =>
+    new Map(rules.filter((r) => new RegExp(buildCustomRoute('header', r).regex).test(path)).flatMap((r) => r.headers.map((h) => [h.key.toLowerCase(), h.value])));
+  for (const page of ['/', '/voice']) {
+    const lacking = Object.entries(SPEC_HEADERS).filter(([n, v]) => sent(page).get(n) !== v).map(([n]) => n);
+    if (lacking.length) problems.push(`the page ${page} does not get ${lacking.join(', ')} with the spec's value`);
+  }
+  const overridden = ['content-security-policy', 'permissions-policy'].filter((n) => sent('/api/realtime/token').has(n));
+  if (overridden.length) problems.push(`its headers() replaces the API answers' ${overridden.join(', ')}`);
+  return verdict('next-config', problems, "poweredByHeader: false; pages get the spec's five headers; API answers keep their own CSP");
 }

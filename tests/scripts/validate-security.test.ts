@@ -235,7 +235,18 @@ describe('answer-headers, middleware, next-config, rate-limits', () => {
   it('next.config.ts with X-Powered-By on and no page headers fails', async () => {
     const result = await checkNextConfig({ ...server, nextConfig: { default: () => ({ poweredByHeader: true, headers: async () => [] }) } });
     expect(result.reason).toContain('does not set poweredByHeader: false');
-    expect(result.reason).toContain('pages do not get x-content-type-options');
+    expect(result.reason).toContain('the page / does not get x-content-type-options');
+  });
+
+  it("next.config.ts headers that also match API paths and replace their CSP fail", async () => {
+    const make = server.nextConfig.default;
+    const widened = async (phase: string, ctx: unknown) => {
+      const config = await make(phase, ctx);
+      const rules = await config.headers();
+      return { ...config, headers: async () => rules.map((r: { source: string }) => ({ ...r, source: '/:path*' })) };
+    };
+    const result = await checkNextConfig({ ...server, nextConfig: { default: widened } });
+    expect(result.reason).toBe("its headers() replaces the API answers' content-security-policy, permissions-policy");
   });
 
   it('a default policy looser than the spec fails', () => {
@@ -498,7 +509,7 @@ describe.concurrent('the real CLI', () => {
   const TOKEN = 'lib/routes/token.ts';
   const mutations: Array<[label: string, edit: (text: string) => string, reason: RegExp]> = [
     ['deleted', (t) => t.replace(/^\s*originGuard,.*\n/m, ''), /origin is missing from TOKEN_GUARDS/],
-    ['reordered', (t) => t.replace(/^(\s*authenticateGuard,.*\n)/m, '').replace(/^(\s*originGuard,)/m, '  authenticateGuard,\n$1'), /authenticate runs before configured/],
+    ['reordered', (t) => t.replace(/^(\s*authenticateGuard,.*\n)/m, '').replace(/^(\s*originGuard,)/m, '  authenticateGuard,\n$1'), /authenticate runs before auth_failure_limit/],
     ['commented out', (t) => t.replace(/^(\s*)(authFailureLimitGuard,)/m, '$1// $2'), /auth_failure_limit is missing from TOKEN_GUARDS/],
   ];
   it.each(mutations)('a control %s in a copy of the project fails route-guards', async (_label, edit, reason) => {
