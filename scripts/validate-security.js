@@ -3,12 +3,13 @@
 
 /**
  * Validates that the token service's security controls are present, wired in
- * the right order and configured safely (spec "Testing & Validation →
- * Validation Script"). It imports the server's own code rather than reading
- * its text: lib/config's schema and rules judge the environment, and the
- * route's guard list (lib/routes/token.ts) is checked by name and by running
- * requests through the route in process. scripts/lib-loader.mjs compiles the
- * TypeScript on the fly (cached under node_modules/.cache).
+ * the right order and configured safely (SECURITY.md "Deployment" runs it
+ * before each deploy; CI runs it on every change). It imports the server's
+ * own code rather than reading its text: lib/config's schema and rules judge
+ * the environment, and the route's guard list (lib/routes/token.ts) is
+ * checked by name and by running requests through the route in process.
+ * scripts/lib-loader.mjs compiles the TypeScript on the fly (cached under
+ * node_modules/.cache).
  *
  * CI runs exactly:
  *

@@ -43,14 +43,14 @@ export const REQUIRED_GUARDS = [
   ['mint', ['upstream_error', 'upstream_timeout', 'upstream_auth', 'upstream_rejected', 'upstream_rate_limited']],
 ];
 
-/** The spec's default policies ("Rate Limiting → Configuration"), as lib/config names them. */
+/** The spec's default policies (README.md "Configuration"), as lib/config names them. */
 export const SPEC_POLICIES = [
   { key: 'token', variable: 'RATE_LIMIT_TOKEN', limit: 10, windowSeconds: 60 },
   { key: 'api', variable: 'RATE_LIMIT_API', limit: 100, windowSeconds: 60 },
   { key: 'authFailures', variable: 'RATE_LIMIT_AUTH_FAILURES', limit: 20, windowSeconds: 300 },
 ];
 
-/** The spec's five headers with their exact values ("Security Headers"). */
+/** The spec's five headers with their exact values (SECURITY.md "Response headers"). */
 const SPEC_HEADERS = {
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
