@@ -179,11 +179,14 @@ const PROBES = [
     if (p.events('auth_failure')) return 'the credentials of an unlisted origin were verified before it was refused';
     if (a.headers.has('access-control-allow-origin')) return 'the refusal carries a CORS grant';
   }],
-  ['api_limit', '429 on the 101st request from one IP', async ({ send, bearer }) => {
-    let last;
-    for (let i = 0; i <= 100; i++) last = await send(tokenRequest({ 'x-forwarded-for': '203.0.113.20', authorization: await bearer(`u-api-${i}`) }, '{"voice":"not-a-voice"}'));
+  // Without a server key every request stops at `configured`, right after this limit: no credentials needed.
+  ['api_limit', '429 on the 101st request from one IP', async ({ send }) => {
+    const answers = [];
+    for (let i = 0; i <= 100; i++) answers.push(await send(tokenRequest({ 'x-forwarded-for': '203.0.113.20' })));
+    const last = answers.pop();
+    if (answers.some((a) => a.status !== 503)) return 'requests within the limit were refused by something else than the unconfigured server';
     if (last.status !== 429 || !last.headers.get('retry-after')) return `the 101st request from one IP got ${last.text}, not 429 with Retry-After`;
-  }],
+  }, { OPENAI_API_KEY: '' }],
   ['configured', '503 without OPENAI_API_KEY, before credentials are verified or counted', async ({ send, p }) => {
     const wrong = `Bearer ${await signToken('u-conf', 'w'.repeat(40))}`;
     const answers = [];
@@ -257,7 +260,8 @@ export async function checkBehaviour(server, only = undefined) {
     for (const [name, what, run, env] of PROBES.filter(([name]) => !only || only.includes(name))) {
       const p = probe(server, env, () => p.upstream());
       p.upstream = mintedKey;
-      const bearer = async (sub) => `Bearer ${await signToken(sub)}`;
+      const tokens = new Map();
+      const bearer = async (sub) => `Bearer ${tokens.get(sub) ?? tokens.set(sub, await signToken(sub)).get(sub)}`;
       const send = async (req) => {
         runtime.setRuntime(p.rt);
         const res = await route.POST(req);
