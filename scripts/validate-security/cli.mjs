@@ -33,21 +33,31 @@ export function parseArgs(argv) {
 
 /**
  * Runs every check; returns the results in report order.
- * opts: { root, env?, envFile?, exampleEnv?, production? } (`env` replaces process.env)
+ * opts: { root, env?, envFile?, exampleEnv?, production?, server? } (`env` replaces process.env;
+ * `server`, already loaded modules, replaces compiling them from `root`)
  */
 export async function validate(opts) {
   const read = readEnvironment(opts);
   const results = [checkFiles(opts.root)];
   let server;
   try {
-    server = await loadServer(opts.root);
+    server = opts.server ?? (await loadServer(opts.root));
   } catch (error) {
     // A compile error means the server would not build either; nothing below can run.
     results.push({ check: 'load', ok: false, reason: `the server's modules do not compile or load: ${firstProblem(error, opts.root)}` });
   }
   if (server) {
-    results.push(checkGuardList(server), checkRateLimitDefaults(server), ...(await checkBehaviour(server)));
-    results.push(...read.results, ...checkEnvironment(server, read.env, { production: read.production, testValues: opts.exampleEnv }), checkEnvExample(server, opts.root));
+    // A check that throws (a guard factory failing on a valid config, say) fails, naming the error.
+    const attempt = async (check, run) => {
+      try {
+        return [await run()].flat();
+      } catch (error) {
+        return [{ check, ok: false, reason: `the check threw ${firstProblem(error, opts.root)}` }];
+      }
+    };
+    results.push(...(await attempt('route-guards', () => checkGuardList(server))), ...(await attempt('rate-limits', () => checkRateLimitDefaults(server))));
+    results.push(...(await attempt('guards', () => checkBehaviour(server))), ...read.results);
+    results.push(...checkEnvironment(server, read.env, { production: read.production, testValues: opts.exampleEnv }), checkEnvExample(server, opts.root));
   }
   return { results: results.map((r) => ({ ...r, reason: redact(r.reason, read.env) })), label: read.label, production: read.production };
 }

@@ -189,6 +189,15 @@ describe('route-guards and guard:<name>: the route is the required guards, each 
     expect(results[1].reason).toMatch(/^the server's modules do not compile or load: .*Unexpected token at lib\/routes\/token\.ts:\d+:\d+$/);
   });
 
+  it('a guard factory that throws fails route-guards, naming the error, and the run goes on', async () => {
+    const throwing: Factory = () => {
+      throw new TypeError('policy is undefined');
+    };
+    const { results } = await validate({ root: ROOT, env: GOOD_ENV, server: withGuards([...realGuards(), throwing]) });
+    expect(find(results, 'route-guards')).toEqual({ check: 'route-guards', ok: false, reason: 'the check threw policy is undefined' });
+    expect(find(results, 'env-example')!.ok).toBe(true);
+  });
+
   it('a guard that no longer declares its codes fails', () => {
     const guards = realGuards().map((make) => (nameOf(make) === 'authenticate' ? (c: unknown) => ({ ...make(c), refuses: ['auth_invalid'] }) : make));
     expect(checkGuardList(withGuards(guards)).reason).toContain('authenticate no longer declares auth_missing, auth_malformed');
