@@ -164,3 +164,24 @@ export function explainCallFailure(kind: CallFailureKind, status?: number): Expl
       return { title: 'The audio connection dropped', detail: 'Press Start to reconnect.' };
   }
 }
+
+/** Why the server ended a call (GET /api/realtime/calls/<id>), in plain words. */
+export function explainCallEnd(reason: 'client' | 'max_duration' | 'override' | 'budget' | 'upstream' | null): Explanation {
+  switch (reason) {
+    case 'max_duration':
+      return { title: 'The call reached its time limit', detail: 'Calls on this service end after a set time. Press Start to begin a new one.' };
+    case 'budget':
+      return { title: 'Your call minutes for today ran out', detail: 'The call ended when your remaining minutes were used up. Start works again once minutes free up.' };
+    case 'override':
+      return {
+        title: 'The call was ended because its settings were changed',
+        detail: 'Something in this browser tried to change the call’s instructions or tools, which this service does not allow.',
+      };
+    case 'upstream':
+      return { title: 'The voice service ended the call', detail: 'Press Start to begin a new one.' };
+    case 'client':
+      return { title: 'The call was ended from another tab or device', detail: 'Press Start to begin a new one.' };
+    default:
+      return { title: 'The call ended', detail: 'Press Start to begin a new one.' };
+  }
+}
