@@ -20,6 +20,10 @@ export default function config(phase: string): NextConfig {
     // listens on a loopback address. tests/e2e/clerk.test.ts.
     skipMiddlewareUrlNormalize: true,
     reactStrictMode: true,
+    // The call supervisor's sideband client (lib/calls/sideband.ts): bundled, ws loses its
+    // optional native helpers and every masked client frame throws
+    // (websockets/ws#2288); loaded from node_modules it falls back to its JavaScript masking.
+    serverExternalPackages: ['ws'],
     async headers() {
       return [
         {

@@ -99,7 +99,7 @@ export function createCallsStandIn(shared) {
       return;
     }
     if (event?.type !== 'session.update') return;
-    call.updates.push({ from, session: event.session });
+    call.updates.push({ from, session: event.session, at: Date.now() });
     applyUpdate(call.session, event.session);
     broadcast(call, 'session.updated');
     if (call.channel?.readyState === 'open') call.channel.send(JSON.stringify({ type: 'session.updated', session: call.session }));

@@ -69,8 +69,13 @@ export function openSideband(url: string, options: SidebandOptions, handlers: Si
   return {
     send(event) {
       if (socket.readyState !== WebSocket.OPEN) return false;
-      socket.send(JSON.stringify(event));
-      return true;
+      try {
+        socket.send(JSON.stringify(event));
+        return true;
+      } catch {
+        // A frame that cannot be sent is a restore that did not happen: the watch hangs up instead.
+        return false;
+      }
     },
     close() {
       ended = true;
