@@ -83,6 +83,9 @@ export class RedisCallRegistry implements CallRegistry {
     const ids = await this.client.zrangebyscore(this.index, '-inf', `(${before}`, 'LIMIT', 0, limit);
     if (ids.length === 0) return [];
     const records = (await this.client.mget(ids.map((id) => this.key(id)))).map(parse);
+    // Records that expired leave their index entry behind: drop it.
+    const gone = ids.filter((_, i) => records[i] === undefined);
+    if (gone.length > 0) await this.client.zrem(this.index, ...gone);
     return records.filter((r): r is CallRecord => r?.state === 'active');
   }
 

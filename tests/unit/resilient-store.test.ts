@@ -261,3 +261,25 @@ describe('over a real redis-server that dies and comes back', () => {
     }
   });
 });
+
+describe('budget draws through outages (fake clock)', () => {
+  const seconds = (limit: number): RatePolicy => ({ name: 'call_seconds', limit, windowMs: 86_400_000 });
+
+  it('draws from memory while the shared store fails, and after recovery the outage\'s draws still count', async () => {
+    const t = setup();
+    t.primary.failure = 'unavailable';
+    const during = await t.store.draw('u', seconds(1000), 900, 10);
+    expect([during.allowed, during.granted]).toEqual([true, 900]);
+    expect(t.store.state).toBe('redis-degraded');
+    t.advance(1500);
+    t.primary.failure = undefined;
+    // The shared store came back empty, but only 100 s are left by the outage's record.
+    const after = await t.store.draw('u', seconds(1000), 900, 10);
+    expect([after.allowed, after.granted]).toEqual([true, 100]);
+    expect(t.store.state).toBe('redis');
+    expect((await t.store.draw('u', seconds(1000), 900, 10)).allowed).toBe(false);
+    // A refund reaches both records.
+    await after.refund(100);
+    expect((await t.store.draw('u', seconds(1000), 900, 10)).granted).toBe(100);
+  });
+});
