@@ -23,6 +23,12 @@ export const ERRORS = {
   upstream_rate_limited: { status: 503, message: 'The voice service is busy or out of quota. Retry later.' },
   not_found: { status: 404, message: 'Not found.' },
   internal_error: { status: 500, message: 'Something went wrong. Quote the trace id when you report it.' },
+  // Answered by the front door (server/front-door.ts) before the app sees the request.
+  bad_request: { status: 400, message: 'The request is malformed.' },
+  permanent_redirect: { status: 308, message: 'This resource lives at the URL in the Location header.' },
+  request_timeout: { status: 408, message: 'The request took too long to arrive.' },
+  headers_too_large: { status: 431, message: 'The request headers are too large.' },
+  too_many_connections: { status: 503, message: 'Too many open connections from this client. Retry shortly.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
