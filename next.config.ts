@@ -14,6 +14,9 @@ const nextConfig: NextConfig = {
   // and proxies to itself, so every request with Clerk on fails when the server listens
   // on a loopback address (HOST=127.0.0.1 behind a proxy). tests/e2e/clerk.test.ts.
   skipMiddlewareUrlNormalize: true,
+  // The front door (server/front-door.ts) answers slash redirects itself, in the
+  // API shape and always to a same-origin relative Location.
+  skipTrailingSlashRedirect: true,
   reactStrictMode: true,
   async headers() {
     return [

@@ -1,7 +1,7 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { ipKey } from '@/lib/client-ip';
+import { clientIp, ipKey } from '@/lib/client-ip';
 import { errorResponse, type ErrorCode } from '@/lib/errors';
 import { applySecurityHeaders } from '@/lib/security-headers';
 import { traceIdFrom, type LogLevel } from '@/lib/security-logger';
@@ -187,7 +187,7 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
     if (now - throttle.last < 1000) return;
     logger.log('warn', 'rate_limit_exceeded', 'connection refused: connection cap reached', {
       traceId: traceIdFrom(null),
-      ip: socket.remoteAddress,
+      ip: ipKey(socket.remoteAddress ?? ''),
       reason,
       refused: throttle.count,
       open,
@@ -201,6 +201,7 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
   // ---- requests ----------------------------------------------------------------
   const onRequest = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void => {
     const traceId = traceIdFrom(first(req.headers.traceparent));
+    clientAddress(req);
     const refuse = (refusal: Refusal) => void answer(req, res, traceId, refusal);
     const bodyDeclared = req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0';
     const hasBody = bodyDeclared || req.headers['transfer-encoding'] !== undefined;
@@ -347,6 +348,35 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
     });
   }
 
+  /** The client as lib/client-ip.ts would key it, computed before the door rewrites X-Forwarded-For. */
+  const clientOf = new WeakMap<IncomingMessage, string>();
+  function clientAddress(req: IncomingMessage): string {
+    let ip = clientOf.get(req);
+    if (ip !== undefined) return ip;
+    const peer = req.socket.remoteAddress ?? 'unknown';
+    const platform = options.clientIpHeader ? first(req.headers[options.clientIpHeader.toLowerCase()]) : null;
+    if (platform) ip = ipKey(platform.trim());
+    else if (options.trustedProxyHops === 0) ip = ipKey(peer);
+    else {
+      const sent = req.headers['x-forwarded-for'];
+      ip = clientIp(`${Array.isArray(sent) ? sent.join(', ') : (sent ?? '')}, ${peer}`.replace(/^, /, ''), options.trustedProxyHops);
+    }
+    clientOf.set(req, ip);
+    return ip;
+  }
+
+  function requestFields(req: IncomingMessage, traceId: string): Record<string, unknown> {
+    const target = req.url ?? '';
+    const query = target.indexOf('?');
+    return {
+      traceId,
+      ip: clientAddress(req),
+      method: req.method,
+      endpoint: query === -1 ? target : target.slice(0, query),
+      userAgent: first(req.headers['user-agent']),
+    };
+  }
+
   // ---- parse errors, timeouts, CONNECT, upgrades -----------------------------------
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     const net = socket as Socket;
@@ -361,7 +391,7 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
     const [level, event] = REFUSAL_EVENT[code]!;
     logger.log(level, event, `front door refused the request: ${error.code ?? 'parse_error'}`, {
       traceId,
-      ip: net.remoteAddress,
+      ip: ipKey(net.remoteAddress ?? ''),
       code,
       reason: error.code ?? 'parse_error',
     });
@@ -376,6 +406,7 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const traceId = traceIdFrom(first(req.headers.traceparent));
+    clientAddress(req);
     const target = req.url ?? '';
     const problem =
       options.upgrade === undefined
@@ -409,7 +440,9 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
     let head = `HTTP/1.1 ${response.status} ${STATUS_CODES[response.status]}\r\n`;
     for (const [name, value] of response.headers) head += `${name}: ${value}\r\n`;
     head += `content-length: ${body.length}\r\nconnection: close\r\n\r\n`;
-    socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]), () => socket.destroy());
+    stopReading(socket);
+    socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
   }
 
   return server;
@@ -473,11 +506,36 @@ function hideInternalResponseHeaders(res: ServerResponse): void {
   } as ServerResponse['writeHead'];
 }
 
-/** `Connection: close` on the answer, then the socket is destroyed once the answer is flushed. */
+/** How long a refused connection stays half-open, unread, before it is destroyed. */
+export const LINGER_MS = 1000;
+
+/**
+ * `Connection: close` on the answer, and the socket is never read again: once the
+ * answer is flushed it is half-closed, then destroyed {@link LINGER_MS} later.
+ *
+ * Node would otherwise resume the request after the answer to discard the rest of
+ * the body (reading all 8 MiB of an over-cap upload), then destroy the socket as
+ * soon as the answer is written. Destroying a socket whose client is still
+ * uploading makes the kernel send RST, and a client that has not yet read the 413
+ * loses it with the RST (a browser shows a network error). Paused, the socket lets
+ * the answer be read while what the client still sends fills kernel buffers and is
+ * never read; the process holds no copy.
+ */
 function closeAfter(res: ServerResponse): void {
   res.setHeader('Connection', 'close');
   res.shouldKeepAlive = false;
-  res.once('finish', () => res.socket?.destroy());
+  if (res.socket) stopReading(res.socket);
+}
+
+/** Pauses `socket` for good and makes its end a lingering one (see {@link closeAfter}). */
+function stopReading(socket: Duplex): void {
+  socket.pause();
+  // Node's HTTP server resumes the socket to drain a request nobody read; it must not.
+  socket.resume = () => socket;
+  (socket as Socket).destroySoon = () => {
+    socket.end();
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  };
 }
 
 /** The first problem with the framing or credential header lines, if any. */
@@ -514,8 +572,8 @@ export function normalizePath(path: string): string {
 function percentDecodable(path: string): boolean {
   if (!path.includes('%')) return true;
   try {
-    decodeURIComponent(path);
-    return true;
+    // The result is used on purpose: the bundler drops a bare decodeURIComponent() call as pure.
+    return decodeURIComponent(path).length >= 0;
   } catch {
     return false;
   }
@@ -528,16 +586,4 @@ function escapeLocation(location: string): string {
 
 function first(value: string | string[] | undefined): string | null {
   return (Array.isArray(value) ? value[0] : value) ?? null;
-}
-
-function requestFields(req: IncomingMessage, traceId: string): Record<string, unknown> {
-  const target = req.url ?? '';
-  const query = target.indexOf('?');
-  return {
-    traceId,
-    ip: req.socket.remoteAddress,
-    method: req.method,
-    endpoint: query === -1 ? target : target.slice(0, query),
-    userAgent: first(req.headers['user-agent']),
-  };
 }

@@ -19,7 +19,7 @@ export interface Exchange {
   /** Final responses in order (1xx interim responses are in `interim`). */
   readonly responses: RawResponse[];
   readonly interim: RawResponse[];
-  /** The server ended or reset the connection before the test let go of it. */
+  /** The server ended (FIN) or reset the connection before the test let go of it. */
   readonly closedByServer: boolean;
   /** A socket error seen while writing or reading (EPIPE, ECONNRESET), if any. */
   readonly error?: string;
@@ -72,11 +72,15 @@ export function exchange(port: number, pieces: readonly Piece[], options: Exchan
     socket.on('error', (e: NodeJS.ErrnoException) => {
       error ??= e.code ?? e.message;
     });
-    socket.on('close', () => {
-      closed = true;
-      // Let a final 'data' event be parsed first.
-      setImmediate(finish);
-    });
+    // 'end': the server sent FIN (it may still be waiting for unread bytes to drain: a paused,
+    // lingering close); 'close': the connection is gone.
+    for (const event of ['end', 'close']) {
+      socket.on(event, () => {
+        closed = true;
+        // Let a final 'data' event be parsed first.
+        setImmediate(finish);
+      });
+    }
     socket.once('connect', async () => {
       for (const piece of pieces) {
         if (settled || closed || socket.destroyed) return;

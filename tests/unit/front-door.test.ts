@@ -475,6 +475,19 @@ describe('request bodies', () => {
     expect(door.logs.find((l) => l.metadata.code === 'body_too_large')).toMatchObject({ event: 'input_validation_failed', metadata: { reason: 'declared' } });
   });
 
+  it('30 concurrent 8 MiB uploads each get their 413, and the server reads about the cap from each', async () => {
+    const door = await startDoor();
+    const size = 8 * 1024 * 1024;
+    const payload = Buffer.alloc(size, 0x61);
+    const results = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        exchange(door.port, [head('POST /api/realtime/token HTTP/1.1', [['Host', 'door.test'], ['Content-Length', String(size)]]), { delayMs: 5 }, payload], { timeoutMs: 15_000 }),
+      ),
+    );
+    for (const result of results) expectApiError(result.responses[0], 'body_too_large');
+    for (const socket of door.sockets) expect(socket.bytesRead).toBeLessThan(CAP + 256 * 1024);
+  }, 30_000);
+
   it('a chunked 8 MiB body is refused 413 after at most about the cap is read, connection closed', async () => {
     const door = await startDoor();
     const chunk = Buffer.alloc(64 * 1024, 0x61);
