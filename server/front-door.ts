@@ -2,8 +2,8 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { clientIp, ipKey } from '@/lib/client-ip';
-import { errorResponse, type ErrorCode } from '@/lib/errors';
-import { applySecurityHeaders } from '@/lib/security-headers';
+import { errorResponse, errorSpec, type ErrorCode } from '@/lib/errors';
+import { applySecurityHeaders } from '@/lib/http/security-headers';
 import { traceIdFrom, type LogLevel } from '@/lib/security-logger';
 import { isNextInternalHeader, NEXT_FLIGHT_HEADERS } from './next-internal-headers';
 
@@ -96,16 +96,6 @@ const INTERNAL_RESPONSE_PREFIXES = ['x-middleware-', 'x-clerk-'];
 const PROXY_HEADERS = new Set(['x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port']);
 
 const FLIGHT = new Set(NEXT_FLIGHT_HEADERS);
-
-/** What an answered refusal logs, per code. */
-const REFUSAL_EVENT: Partial<Record<ErrorCode, [LogLevel, string]>> = {
-  bad_request: ['warn', 'input_validation_failed'],
-  body_too_large: ['warn', 'input_validation_failed'],
-  headers_too_large: ['warn', 'input_validation_failed'],
-  request_timeout: ['warn', 'input_validation_failed'],
-  too_many_connections: ['warn', 'rate_limit_exceeded'],
-  internal_error: ['error', 'internal_error'],
-};
 
 interface Refusal {
   readonly code: ErrorCode;
@@ -207,7 +197,7 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
     const hasBody = bodyDeclared || req.headers['transfer-encoding'] !== undefined;
 
     if (refused.has(req.socket)) {
-      return refuse({ code: 'too_many_connections', reason: 'connection_cap', close: true, headers: { 'Retry-After': '1' } });
+      return refuse({ code: 'too_many_connections', reason: 'connection_cap', close: true });
     }
     const target = req.url ?? '';
     if (target[0] !== '/') {
@@ -337,9 +327,10 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
     res.end();
   }
 
+  /** One line per refusal, with the catalog's event and level (lib/errors.ts); none for a redirect. */
   function logRefusal(req: IncomingMessage, traceId: string, refusal: Refusal): void {
-    const [level, event] = REFUSAL_EVENT[refusal.code] ?? [];
-    if (level === undefined || event === undefined) return;
+    const { event, level } = errorSpec(refusal.code);
+    if (event === null) return;
     logger.log(level, event, `front door refused the request: ${refusal.reason}`, {
       ...requestFields(req, traceId),
       code: refusal.code,
@@ -355,7 +346,7 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
     if (ip !== undefined) return ip;
     const peer = req.socket.remoteAddress ?? 'unknown';
     const platform = options.clientIpHeader ? first(req.headers[options.clientIpHeader.toLowerCase()]) : null;
-    if (platform) ip = ipKey(platform.trim());
+    if (platform) ip = platform.includes(',') ? 'unknown' : ipKey(platform.trim());
     else if (options.trustedProxyHops === 0) ip = ipKey(peer);
     else {
       const sent = req.headers['x-forwarded-for'];
@@ -388,8 +379,8 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
     const code: ErrorCode =
       error.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : 'bad_request';
     const traceId = traceIdFrom(null);
-    const [level, event] = REFUSAL_EVENT[code]!;
-    logger.log(level, event, `front door refused the request: ${error.code ?? 'parse_error'}`, {
+    const { level, event } = errorSpec(code);
+    logger.log(level, event ?? 'input_validation_failed', `front door refused the request: ${error.code ?? 'parse_error'}`, {
       traceId,
       ip: ipKey(net.remoteAddress ?? ''),
       code,

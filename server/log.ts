@@ -1,4 +1,5 @@
-import { sanitize, sanitizeString, type LogLevel } from '@/lib/security-logger';
+import { sanitize, sanitizeString } from '@/lib/log-sanitize';
+import type { LogLevel } from '@/lib/security-logger';
 
 /**
  * Process lifecycle lines (server_started, server_stopping, front_door_limits, …)

@@ -34,13 +34,6 @@ export interface MainOptions {
 const CALLS_MAX_BODY_BYTES = 65_536;
 const SHUTDOWN_GRACE_MS = 10_000;
 
-/** Settings the front door reads from the configuration (lib/config schema: MAX_CONNECTIONS, …). */
-interface DoorSettings {
-  readonly maxConnections?: number;
-  readonly maxConnectionsPerIp?: number;
-  readonly clientIpHeader?: string;
-}
-
 export async function main(options: MainOptions): Promise<Server> {
   guardStdout();
   const log = createLifecycleLog();
@@ -69,11 +62,11 @@ export async function main(options: MainOptions): Promise<Server> {
     log('critical', 'config_error', error instanceof ConfigError ? error.message : 'Invalid configuration');
     process.exit(1);
   }
-  const config: AppConfig & DoorSettings = runtime.config;
+  const config: AppConfig = runtime.config;
 
   const fd = raiseFdLimit();
   const caps = connectionCaps({
-    maxConnections: config.maxConnections,
+    maxConnections: config.maxConnections === 0 ? undefined : config.maxConnections,
     maxConnectionsPerIp: config.maxConnectionsPerIp,
     fdLimit: fd.after,
     trustedProxyHops: config.trustedProxyHops,

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { GET, HEAD } from '@/app/api/health/route';
+import { DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT } from '@/app/api/health/route';
 import { loadConfig } from '@/lib/config';
 import { createRuntime, setRuntime, type Runtime } from '@/lib/runtime';
 import { createSecurityLogger } from '@/lib/security-logger';
@@ -27,7 +27,7 @@ function use(env: Record<string, string>): Runtime {
 }
 
 async function health(): Promise<{ status: number; headers: Headers; text: string }> {
-  const res = await GET();
+  const res = await GET(new Request('http://localhost:3000/api/health'));
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
 
@@ -89,7 +89,7 @@ describe('GET /api/health', () => {
 
   it('HEAD answers the same status without a body', async () => {
     use({});
-    const res = await HEAD();
+    const res = await HEAD(new Request('http://localhost:3000/api/health', { method: 'HEAD' }));
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('');
   });
@@ -99,8 +99,6 @@ describe('GET /api/health', () => {
     // getRuntime() reads the environment; a bad REDIS_URL makes it throw.
     const saved = process.env.REDIS_URL;
     process.env.REDIS_URL = 'http://not-redis.example';
-    const { resetConfig } = await import('@/lib/config');
-    resetConfig();
     try {
       const res = await health();
       expect(res.status).toBe(503);
@@ -108,8 +106,30 @@ describe('GET /api/health', () => {
     } finally {
       if (saved === undefined) delete process.env.REDIS_URL;
       else process.env.REDIS_URL = saved;
-      resetConfig();
       setRuntime(undefined);
     }
+  });
+});
+
+describe('methods /api/health does not serve', () => {
+  it.each([
+    ['POST', POST],
+    ['PUT', PUT],
+    ['PATCH', PATCH],
+    ['DELETE', DELETE],
+    ['OPTIONS', OPTIONS],
+  ] as const)('%s → 405 in the API error shape, with Allow and the API headers', async (method, handler) => {
+    use({});
+    const res = await handler(new Request('http://localhost:3000/api/health', { method, headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } }));
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('GET, HEAD');
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(res.headers.get('x-trace-id')).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
+    expect(await res.json()).toEqual({
+      error: 'method_not_allowed',
+      message: expect.any(String),
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    });
   });
 });

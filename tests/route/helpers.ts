@@ -2,7 +2,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { setRuntime } from '@/lib/runtime';
 import type { SecurityLogEntry } from '@/lib/security-logger';
 import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
-import { baseEnv, testRuntime, type TestRuntime } from '../support/runtime';
+import { FRONT_DOOR_HEADER } from '@/lib/guards/front-door';
+import { baseEnv, FRONT_DOOR_MARKER, testRuntime, type TestRuntime } from '../support/runtime';
 import { signJwt } from '../support/tokens';
 
 /**
@@ -20,6 +21,8 @@ export const ALLOWED_ORIGIN = 'https://app.example.com';
 export const SERVER_KEY = baseEnv().OPENAI_API_KEY;
 /** The socket peer that scripts/server.mjs would append to X-Forwarded-For. */
 export const PEER_IP = '203.0.113.7';
+/** The header the front door stamps on what it forwards. */
+export const THROUGH_DOOR: Readonly<Record<string, string>> = { [FRONT_DOOR_HEADER]: FRONT_DOOR_MARKER };
 
 export interface Harness {
   readonly upstream: MockOpenAI;
@@ -109,6 +112,7 @@ export async function tokenRequest(options: RequestOptions = {}): Promise<Reques
   if (contentType !== null) headers.set('content-type', contentType);
   const forwardedFor = options.forwardedFor === undefined ? PEER_IP : options.forwardedFor;
   if (forwardedFor !== null) headers.set('x-forwarded-for', forwardedFor);
+  headers.set(FRONT_DOOR_HEADER, FRONT_DOOR_MARKER);
   for (const [name, value] of Object.entries(options.headers ?? {})) headers.set(name, value);
   const method = options.method ?? 'POST';
   let body: BodyInit | undefined;

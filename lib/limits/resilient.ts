@@ -1,10 +1,8 @@
-import type { RatePolicy } from './config';
-import { MemoryRateLimitStore, type Clock, type RateLimitResult, type RateLimitStore } from './rate-limit';
-import { classifyRedisError } from './redis-store';
-import { traceIdFrom, type SecurityLogger } from './security-logger';
+import { traceIdFrom, type SecurityLogger } from '../security-logger';
+import { failureOf, reservation, type Clock, type Reservation, type LocalRateLimitStore, type RatePolicy, type RateLimitResult, type RateLimitStore, type SharedRateLimitStore } from './store';
 
 /**
- * The failure policy of the distributed limiter (issue 4): when the shared
+ * The failure policy of the distributed limiter: when the shared
  * store is down, slow or answering errors, keep limiting with a per-process
  * memory store — never fail open, never throw — and go back to the shared
  * store when it answers again.
@@ -22,16 +20,15 @@ import { traceIdFrom, type SecurityLogger } from './security-logger';
 /** What the limiter runs on right now, as the health route reports it. */
 export type LimiterState = 'redis' | 'redis-degraded';
 
-/** A shared store that can be health-checked without recording anything. */
-export interface PrimaryStore extends RateLimitStore {
-  ping?(): Promise<void>;
-}
+export type PrimaryStore = SharedRateLimitStore;
+
+type Op = 'hit' | 'peek' | 'reserve';
 
 export interface ResilientStoreOptions {
   /** The shared store (Redis). */
   primary: PrimaryStore;
   /** The per-process store used while the shared one fails. */
-  fallback: MemoryRateLimitStore;
+  fallback: LocalRateLimitStore;
   logger: SecurityLogger;
   /** How often a degraded store tries the shared one again, in ms (default 1000). */
   probeIntervalMs?: number;
@@ -41,7 +38,7 @@ export interface ResilientStoreOptions {
 
 export class ResilientRateLimitStore implements RateLimitStore {
   private readonly primary: PrimaryStore;
-  private readonly fallback: MemoryRateLimitStore;
+  private readonly fallback: LocalRateLimitStore;
   private readonly logger: SecurityLogger;
   private readonly probeIntervalMs: number;
   private readonly now: Clock;
@@ -72,6 +69,11 @@ export class ResilientRateLimitStore implements RateLimitStore {
     return this.check('peek', key, policy);
   }
 
+  /** A reservation on whichever stores recorded the admit; `release()` gives it back on each. */
+  async reserve(key: string, policy: RatePolicy): Promise<Reservation> {
+    return (await this.check('reserve', key, policy)) as Reservation;
+  }
+
   /**
    * The current state, after pinging the shared store if the last probe is
    * more than `probeIntervalMs` old (so an outage shows up even without
@@ -94,7 +96,7 @@ export class ResilientRateLimitStore implements RateLimitStore {
     await Promise.all([this.primary.close(), this.fallback.close()]);
   }
 
-  private async check(op: 'hit' | 'peek', key: string, policy: RatePolicy): Promise<RateLimitResult> {
+  private async check(op: Op, key: string, policy: RatePolicy): Promise<RateLimitResult> {
     const now = this.now();
     const down = this.degradedSince !== undefined;
     if (down && now < this.nextProbeAt) return this.local(op, key, policy);
@@ -102,7 +104,7 @@ export class ResilientRateLimitStore implements RateLimitStore {
     const carry = down || now < this.carryUntil;
     if (carry) {
       const local = this.fallback.peekSync(key, policy);
-      if (!local.allowed) return local;
+      if (!local.allowed) return op === 'reserve' ? reservation(local, async () => {}) : local;
     }
     // This request is the probe; the others keep using the fallback meanwhile.
     if (down) this.nextProbeAt = now + this.probeIntervalMs;
@@ -117,13 +119,21 @@ export class ResilientRateLimitStore implements RateLimitStore {
     if (!carry || !shared.allowed) return shared;
     // Admits keep being recorded locally while the outage's admits still count,
     // and the stricter answer wins.
-    const local = op === 'hit' ? this.fallback.hitSync(key, policy) : this.fallback.peekSync(key, policy);
-    return !local.allowed || local.remaining < shared.remaining ? local : shared;
+    const local = this.record(op, key, policy);
+    const answer = !local.allowed || local.remaining < shared.remaining ? local : shared;
+    if (op !== 'reserve') return answer;
+    const both = [shared as Reservation, local as Reservation];
+    return reservation(answer, async () => void (await Promise.all(both.map((r) => r.release()))));
   }
 
-  private local(op: 'hit' | 'peek', key: string, policy: RatePolicy): RateLimitResult {
+  private local(op: Op, key: string, policy: RatePolicy): RateLimitResult {
     this.outageWindowMs = Math.max(this.outageWindowMs, policy.windowMs);
-    return op === 'hit' ? this.fallback.hitSync(key, policy) : this.fallback.peekSync(key, policy);
+    return this.record(op, key, policy);
+  }
+
+  private record(op: Op, key: string, policy: RatePolicy): RateLimitResult {
+    if (op === 'hit') return this.fallback.hitSync(key, policy);
+    return op === 'reserve' ? this.fallback.reserveSync(key, policy) : this.fallback.peekSync(key, policy);
   }
 
   private degraded(error: unknown): void {
@@ -137,7 +147,7 @@ export class ResilientRateLimitStore implements RateLimitStore {
       'rate_limit_store_degraded',
       'Shared rate-limit store failed; enforcing limits per instance in memory until it recovers',
       { traceId: traceIdFrom(null) },
-      { store: 'redis', fallback: 'memory', reason: classifyRedisError(error) },
+      { store: 'redis', fallback: 'memory', reason: failureOf(error) },
     );
   }
 
