@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
 import { startApp, type AppServer, type LogLine } from '../support/app-server';
 import { ensureBuild, PROJECT_ROOT } from '../support/build';
+import { LINGER_MS } from '@/server/front-door';
 import { exchange, openIdle, type Exchange, type Piece, type RawResponse } from '../support/raw-http';
 import { createClerkTestKeys, signJwt, TEST_JWT_SECRET, type ClerkTestKeys } from '../support/tokens';
 import { API_HEADERS, flushLogs, logsFor, newTrace, TOKEN_PATH } from './http';
@@ -22,6 +23,8 @@ import { API_HEADERS, flushLogs, logsFor, newTrace, TOKEN_PATH } from './http';
 const ORIGIN = 'http://localhost:3000';
 const SERVER_KEY = 'sk-front-door-server-key-0123456789';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A refused upload's socket lingers, unread, for LINGER_MS (server/front-door.ts) and counts against its IP until then. */
+const lingerOver = () => sleep(LINGER_MS + 300);
 
 let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
 let clerk: ClerkTestKeys;
@@ -162,8 +165,9 @@ describe.each(SETUPS)('front door, %s', (_label, setup) => {
     const size = 8 * 1024 * 1024;
     const payload = Buffer.alloc(size, 0x61);
     const upload = () => exchange(app.port, [tokenHead(size), { delayMs: 10 }, payload], { timeoutMs: 20_000 });
+    await lingerOver();
     await upload(); // warm the path
-    await sleep(200);
+    await lingerOver();
     const before = await rss(app.process.pid!);
     const results = await Promise.all(Array.from({ length: 30 }, upload));
     await sleep(300);
@@ -177,8 +181,9 @@ describe.each(SETUPS)('front door, %s', (_label, setup) => {
     const piece = Buffer.alloc(256 * 1024, 0x61);
     const chunk = Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]);
     const upload = () => exchange(app.port, [tokenHead('chunked'), ...Array.from({ length: 32 }, () => chunk), '0\r\n\r\n'], { timeoutMs: 20_000 });
+    await lingerOver();
     await upload();
-    await sleep(200);
+    await lingerOver();
     const before = await rss(app.process.pid!);
     const results = await Promise.all(Array.from({ length: 30 }, upload));
     await sleep(300);
@@ -299,6 +304,7 @@ describe.each(SETUPS)('front door, %s', (_label, setup) => {
 
   // Finding 7
   it('7. one client holding 1,100 idle connections does not lock anyone else out', async () => {
+    await lingerOver();
     const hog: Socket[] = await openIdle(app.port, 1100, '127.0.0.1');
     try {
       await sleep(300);
