@@ -27,7 +27,6 @@ export function createLifecycleLog(sink: LineSink = (line) => void process.stdou
   };
 }
 
-// eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
 
 /**
