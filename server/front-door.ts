@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { clientIp, ipKey } from '@/lib/client-ip';
 import { errorResponse, errorSpec, type ErrorCode } from '@/lib/errors';
-import { applySecurityHeaders } from '@/lib/http/security-headers';
+import { finalize } from '@/lib/pipeline/finalize';
 import { traceIdFrom, type LogLevel } from '@/lib/security-logger';
 import { isNextInternalHeader, NEXT_FLIGHT_HEADERS } from './next-internal-headers';
 
@@ -51,6 +51,8 @@ export interface FrontDoorOptions {
   readonly clientIpHeader?: string;
   /** Adds HSTS to the door's own answers. */
   readonly production: boolean;
+  /** Origins whose requests get the CORS grant on the door's answers too (ALLOWED_ORIGINS). */
+  readonly allowedOrigins?: ReadonlySet<string>;
   readonly logger: FrontDoorLogger;
   /** Next's own router-state parser; returns normally when the header is usable. */
   readonly validateRouterState?: (value: string) => unknown;
@@ -114,6 +116,10 @@ interface Refusal {
 export function createFrontDoor(options: FrontDoorOptions): Server {
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   const { logger, marker, production } = options;
+  const allowedOrigins = options.allowedOrigins ?? new Set<string>();
+  /** The finaliser every API answer passes through (lib/pipeline/finalize.ts). */
+  const finish = (response: Response, traceId: string, req?: IncomingMessage) =>
+    finalize(response, { traceId, production, origin: req ? first(req.headers.origin) : null, allowedOrigins });
   const perIpCap = options.maxConnectionsPerIp;
   const keepProxyHeaders = options.trustedProxyHops > 0 || options.clientIpHeader !== undefined;
   const caps = [...(options.bodyCaps ?? [])].sort((a, b) => b[0].length - a[0].length);
@@ -307,9 +313,7 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
   /** Writes an API-shaped answer; closes the connection afterwards when asked. */
   async function answer(req: IncomingMessage, res: ServerResponse, traceId: string, refusal: Refusal, log = true): Promise<void> {
     if (log) logRefusal(req, traceId, refusal);
-    const response = errorResponse(refusal.code, traceId, { headers: refusal.headers });
-    applySecurityHeaders(response.headers, production);
-    response.headers.set('X-Trace-Id', traceId);
+    const response = finish(errorResponse(refusal.code, traceId, { headers: refusal.headers }), traceId, req);
     const body = Buffer.from(await response.arrayBuffer());
     if (res.headersSent || res.destroyed) return;
     res.statusCode = response.status;
@@ -320,7 +324,7 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
   }
 
   function answerOptionsStar(req: IncomingMessage, res: ServerResponse, traceId: string, hasBody: boolean): void {
-    const headers = applySecurityHeaders(new Headers({ Allow: 'OPTIONS, GET, HEAD, POST', 'X-Trace-Id': traceId }), production);
+    const { headers } = finish(new Response(null, { status: 204, headers: { Allow: 'OPTIONS, GET, HEAD, POST' } }), traceId, req);
     res.statusCode = 204;
     for (const [name, value] of headers) res.setHeader(name, value);
     if (hasBody) closeAfter(res);
@@ -420,9 +424,7 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
 
   /** An API-shaped answer written straight to a socket that has no ServerResponse. */
   async function rawAnswer(socket: Duplex, code: ErrorCode, traceId: string): Promise<void> {
-    const response = errorResponse(code, traceId);
-    applySecurityHeaders(response.headers, production);
-    response.headers.set('X-Trace-Id', traceId);
+    const response = finish(errorResponse(code, traceId), traceId);
     const body = Buffer.from(await response.arrayBuffer());
     if (!socket.writable) {
       socket.destroy();

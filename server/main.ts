@@ -105,6 +105,7 @@ export async function main(options: MainOptions): Promise<Server> {
     trustedProxyHops: config.trustedProxyHops,
     clientIpHeader: config.clientIpHeader,
     production: config.isProduction,
+    allowedOrigins: config.allowedOrigins,
     validateRouterState: parseAndValidateFlightRouterState,
     upgrade: options.dev ? (req, socket, head) => upgrades.emit('upgrade', req, socket, head) : undefined,
     logger: {

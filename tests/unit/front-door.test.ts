@@ -185,6 +185,15 @@ describe('request targets', () => {
     expect(door.logs.find((l) => l.metadata.code === 'bad_request')).toMatchObject({ level: 'warn', event: 'input_validation_failed' });
   });
 
+  it('its refusals pass through the route finaliser: Vary: Origin, and the CORS grant for a listed origin', async () => {
+    const door = await startDoor({ allowedOrigins: new Set(['https://app.example']) });
+    const listed = await exchange(door.port, [head('GET http://evil.example/ HTTP/1.1', [['Host', 'door.test'], ['Origin', 'https://app.example']])]);
+    expect(listed.responses[0].headers['access-control-allow-origin']).toBe('https://app.example');
+    const other = await exchange(door.port, [head('GET http://evil.example/ HTTP/1.1', [['Host', 'door.test'], ['Origin', 'https://evil.example']])]);
+    expect(other.responses[0].headers['access-control-allow-origin']).toBeUndefined();
+    expect(other.responses[0].headers.vary).toBe('Origin');
+  });
+
   it('answers OPTIONS * itself: 204 with Allow and the security headers', async () => {
     const door = await startDoor();
     const { responses } = await exchange(door.port, [head('OPTIONS * HTTP/1.1')]);
