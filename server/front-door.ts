@@ -1,4 +1,4 @@
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, IncomingMessage, ServerResponse, STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { clientIp, ipKey } from '@/lib/client-ip';
@@ -126,6 +126,8 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
   const capFor = (path: string): number => caps.find(([prefix]) => path.startsWith(prefix))?.[1] ?? options.maxBodyBytes;
 
   const server = createServer({
+    IncomingMessage: DoorRequest,
+    ServerResponse: DoorResponse,
     // The door answers a missing Host itself, in the API shape.
     requireHostHeader: false,
     headersTimeout: timeouts.headersMs,
@@ -196,9 +198,8 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
 
   // ---- requests ----------------------------------------------------------------
   const onRequest = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void => {
-    const traceId = traceIdFrom(first(req.headers.traceparent));
-    clientAddress(req);
-    const refuse = (refusal: Refusal) => void answer(req, res, traceId, refusal);
+    // Trace ids and client addresses are worked out only for answers the door gives itself.
+    const refuse = (refusal: Refusal) => void answer(req, res, traceOf(req), refusal);
     const bodyDeclared = req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0';
     const hasBody = bodyDeclared || req.headers['transfer-encoding'] !== undefined;
 
@@ -208,7 +209,7 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
     const target = req.url ?? '';
     if (target[0] !== '/') {
       // RFC 9110 §9.3.7: `OPTIONS *` asks about the server itself.
-      if (target === '*' && req.method === 'OPTIONS') return answerOptionsStar(req, res, traceId, hasBody);
+      if (target === '*' && req.method === 'OPTIONS') return answerOptionsStar(req, res, traceOf(req), hasBody);
       return refuse({ code: 'bad_request', reason: 'request_target', close: true });
     }
     const duplicate = framingProblem(req.rawHeaders);
@@ -228,14 +229,14 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
     const api = path === '/api' || path.startsWith('/api/');
     rewriteHeaders(req, api);
 
-    if (!hasBody) return forward(req, res, traceId);
+    if (!hasBody) return forward(req, res);
     const cap = capFor(path);
     if (bodyDeclared && Number(req.headers['content-length']) > cap) {
       return refuse({ code: 'body_too_large', reason: 'declared', close: true, metadata: { limit: cap } });
     }
     if (expectsContinue) res.writeContinue();
-    readBody(req, cap, (within) => {
-      if (within) forward(req, res, traceId);
+    readBody(req as DoorRequest, cap, (within) => {
+      if (within) forward(req, res);
       else refuse({ code: 'body_too_large', reason: 'streamed', close: true, metadata: { limit: cap } });
     });
   };
@@ -293,9 +294,9 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
     }
   }
 
-  function forward(req: IncomingMessage, res: ServerResponse, traceId: string): void {
-    hideInternalResponseHeaders(res);
+  function forward(req: IncomingMessage, res: ServerResponse): void {
     const fail = (error: unknown) => {
+      const traceId = traceOf(req);
       logger.log('error', 'internal_error', 'request handler failed', {
         ...requestFields(req, traceId),
         error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
@@ -353,8 +354,10 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
     if (platform) ip = platform.includes(',') ? 'unknown' : ipKey(platform.trim());
     else if (options.trustedProxyHops === 0) ip = ipKey(peer);
     else {
-      const sent = req.headers['x-forwarded-for'];
-      ip = clientIp(`${Array.isArray(sent) ? sent.join(', ') : (sent ?? '')}, ${peer}`.replace(/^, /, ''), options.trustedProxyHops);
+      const sent = first(req.headers['x-forwarded-for']);
+      // Once the door has rewritten the request, the chain already ends with the peer.
+      const chain = req.headers[MARKER_HEADER] === marker ? (sent ?? peer) : sent ? `${sent}, ${peer}` : peer;
+      ip = clientIp(chain, options.trustedProxyHops);
     }
     clientOf.set(req, ip);
     return ip;
@@ -394,14 +397,13 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
   });
 
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
-    const traceId = traceIdFrom(first(req.headers.traceparent));
+    const traceId = traceOf(req);
     logRefusal(req, traceId, { code: 'bad_request', reason: 'request_target' });
     void rawAnswer(socket, 'bad_request', traceId);
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const traceId = traceIdFrom(first(req.headers.traceparent));
-    clientAddress(req);
+    const traceId = traceOf(req);
     const target = req.url ?? '';
     const problem =
       options.upgrade === undefined
@@ -441,63 +443,84 @@ export function createFrontDoor(options: FrontDoorOptions): Server {
   return server;
 }
 
+/** The request trace id: a valid W3C traceparent's, else a fresh one. */
+function traceOf(req: IncomingMessage): string {
+  return traceIdFrom(first(req.headers.traceparent));
+}
+
+interface BodyCapture {
+  readonly cap: number;
+  readonly chunks: Buffer[];
+  size: number;
+  readonly done: (withinCap: boolean) => void;
+}
+
 /**
- * Reads a request body of at most `cap` bytes and replays it into `req`.
- *
- * The bytes are taken where Node's HTTP parser hands them to the request stream
- * (`push`, the one way data enters a Readable), so nothing consumes `req`: once
- * the body is complete it is pushed back, unchanged and whole, and Next reads the
- * same IncomingMessage it would have read. Over the cap, the rest is not read:
+ * The door's request class (the node:http `IncomingMessage` option). It can hold
+ * back the body Node's parser hands it, so the door reads the body before Next
+ * does: the bytes are taken where the parser pushes them into the stream (`push`,
+ * the one way data enters a Readable), so nothing consumes the request. Once the
+ * body is complete it is pushed on, unchanged and whole, and Next reads the same
+ * IncomingMessage it would have read. Over the cap nothing more is taken in, and
  * `push` returning false pauses the socket until the door closes it.
  */
-function readBody(req: IncomingMessage, cap: number, done: (withinCap: boolean) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let finished = false;
-  const own = req as IncomingMessage & { push: IncomingMessage['push'] };
-  own.push = (chunk: unknown): boolean => {
-    if (finished) return false;
+class DoorRequest extends IncomingMessage {
+  capture: BodyCapture | undefined = undefined;
+  refusedBody = false;
+
+  override push(chunk: unknown, encoding?: BufferEncoding): boolean {
+    const capture = this.capture;
+    if (capture === undefined) return this.refusedBody ? false : super.push(chunk, encoding);
     if (chunk === null) {
-      finished = true;
-      delete (own as { push?: unknown }).push;
-      for (const piece of chunks) own.push(piece);
-      own.push(null);
-      done(true);
+      this.capture = undefined;
+      for (const piece of capture.chunks) super.push(piece);
+      super.push(null);
+      capture.done(true);
       return false;
     }
     const piece = chunk as Buffer;
-    size += piece.length;
-    if (size > cap) {
-      finished = true;
-      chunks.length = 0;
-      done(false);
+    capture.size += piece.length;
+    if (capture.size > capture.cap) {
+      this.capture = undefined;
+      this.refusedBody = true;
+      capture.done(false);
       return false;
     }
-    chunks.push(piece);
+    capture.chunks.push(piece);
     return true;
-  };
+  }
 }
 
-/** Removes framework-internal headers from whatever Next writes, pages included. */
-function hideInternalResponseHeaders(res: ServerResponse): void {
-  const writeHead = res.writeHead;
-  const leaky = (name: string) => {
-    const lower = name.toLowerCase();
-    return INTERNAL_RESPONSE_PREFIXES.some((prefix) => lower.startsWith(prefix));
-  };
-  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-    for (const name of this.getHeaderNames()) if (leaky(name)) this.removeHeader(name);
-    const last = args[args.length - 1];
-    if (Array.isArray(last)) {
-      args[args.length - 1] = Array.isArray(last[0])
-        ? (last as Array<[string, unknown]>).filter(([name]) => !leaky(name))
-        : (last as unknown[]).filter((_v, i, all) => !leaky(String(all[i - (i % 2)])));
-    } else if (last !== null && typeof last === 'object') {
-      args[args.length - 1] = Object.fromEntries(Object.entries(last).filter(([name]) => !leaky(name)));
-    }
-    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
-  } as ServerResponse['writeHead'];
+/** Reads a body of at most `cap` bytes into `req` before anyone else sees it (see {@link DoorRequest}). */
+function readBody(req: DoorRequest, cap: number, done: (withinCap: boolean) => void): void {
+  req.capture = { cap, chunks: [], size: 0, done };
 }
+
+function isInternalResponseHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return INTERNAL_RESPONSE_PREFIXES.some((prefix) => lower.startsWith(prefix));
+}
+
+/**
+ * The door's response class (the node:http `ServerResponse` option): removes
+ * framework-internal headers from whatever the app writes, pages included,
+ * whether set with setHeader or passed to writeHead. One class for every
+ * response, so Node's and Next's code see one object shape.
+ */
+class DoorResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {}
+const baseWriteHead = ServerResponse.prototype.writeHead;
+DoorResponse.prototype.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+  for (const name of this.getHeaderNames()) if (isInternalResponseHeader(name)) this.removeHeader(name);
+  const last = args[args.length - 1];
+  if (Array.isArray(last)) {
+    args[args.length - 1] = Array.isArray(last[0])
+      ? (last as Array<[string, unknown]>).filter(([name]) => !isInternalResponseHeader(name))
+      : (last as unknown[]).filter((_v, i, all) => !isInternalResponseHeader(String(all[i - (i % 2)])));
+  } else if (last !== null && typeof last === 'object') {
+    args[args.length - 1] = Object.fromEntries(Object.entries(last).filter(([name]) => !isInternalResponseHeader(name)));
+  }
+  return (baseWriteHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+} as ServerResponse['writeHead'];
 
 /** How long a refused connection stays half-open, unread, before it is destroyed. */
 export const LINGER_MS = 1000;
