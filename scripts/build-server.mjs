@@ -4,7 +4,7 @@
  * it imports) into one ES module that plain Node runs: `.next/rtg-server/main.mjs`.
  * `npm run build` runs it after `next build`; scripts/server.mjs runs the result.
  *
- * Vite (a pinned devDependency, the same compiler bench/lib-loader.mjs and vitest
+ * Vite (a pinned devDependency, the same compiler scripts/lib-loader.mjs and vitest
  * use) does an SSR build: TypeScript and the `@/` alias are compiled away, and
  * node_modules packages (next, ioredis, zod) and Node built-ins stay external
  * imports, so the bundle uses the installed packages and holds only this
