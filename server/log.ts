@@ -62,7 +62,12 @@ export function guardStdout(stream: NodeJS.WriteStream = process.stdout, now: ()
     return write.call(stream, out, done as (() => void) | undefined);
   };
   stream.write = guarded as NodeJS.WriteStream['write'];
+  // A reader that goes away (EPIPE) must not take the server down with an
+  // unhandled 'error' event; the lines have nowhere to go either way.
+  const ignore = () => {};
+  stream.on('error', ignore);
   return () => {
+    stream.off('error', ignore);
     if (partial.trim() !== '') write.call(stream, wrap(partial));
     partial = '';
     stream.write = original;

@@ -52,6 +52,19 @@ describe('guardStdout', () => {
     for (const line of lines.slice(1)) expect(line).toMatchObject({ timestamp: '2026-12-01T10:00:00.000Z', level: 'info', event: 'stdout_text' });
   });
 
+  it('survives its reader going away (EPIPE) instead of crashing the process', async () => {
+    const stream = new Writable({
+      write(_chunk, _enc, done) {
+        done(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      },
+    }) as unknown as NodeJS.WriteStream;
+    const release = guardStdout(stream, NOW);
+    stream.write('{"a":1}\n');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(stream.listenerCount('error')).toBe(1);
+    release();
+  });
+
   it('flushes an unterminated line when released, and restores the stream', () => {
     const { stream, written } = fakeStdout();
     const original = stream.write;
