@@ -22,9 +22,12 @@ export const ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 
 async function libHash(entries) {
   const hash = createHash('sha256').update(entries.join(',')).update(await readFile(new URL(import.meta.url)));
-  for (const name of (await readdir(join(ROOT, 'lib'))).sort()) {
-    hash.update(name).update('\0').update(await readFile(join(ROOT, 'lib', name))).update('\0');
-  }
+  // lib/ has subdirectories (lib/limits, lib/config, ...): hash every file under it.
+  const files = (await readdir(join(ROOT, 'lib'), { recursive: true, withFileTypes: true }))
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath ?? entry.path, entry.name))
+    .sort();
+  for (const file of files) hash.update(file).update('\0').update(await readFile(file)).update('\0');
   return hash.digest('hex').slice(0, 16);
 }
 
