@@ -58,8 +58,8 @@ describe('secrets never reach the logs', () => {
 
     const refused: Array<[Record<string, string>, string, number]> = [
       [{ authorization: `Bearer ${foreignJwt}` }, '{}', 401],
-      [{ authorization: `Basic ${basic}` }, '{}', 400],
-      [{ authorization: `Token ${jwt}` }, '{}', 400],
+      [{ authorization: `Basic ${basic}` }, '{}', 401],
+      [{ authorization: `Token ${jwt}` }, '{}', 401],
       [{ cookie: `__session=${jwt}; sid=${otherJwt}` }, '{}', 401],
       [{ 'user-agent': `curl/8 Bearer ${jwt} ${SERVER_KEY} ${issued[0]}` }, '{}', 401],
       [{ origin: `https://${foreignJwt}.example` }, '{}', 403],
