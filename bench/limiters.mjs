@@ -1,5 +1,5 @@
 /**
- * In-process limiter benchmarks (issue 6, parts 2, 4 and 5): our
+ * In-process limiter benchmarks: our
  * MemoryRateLimitStore against rate-limiter-flexible's RateLimiterMemory and
  * a naive sliding log; memory under a key flood; cost per check as the
  * number of tracked keys grows. Each part runs in its own child process

@@ -39,7 +39,7 @@ export function createHs256Verifier(jwt: JwtConfig | undefined): ((token: string
 }
 
 // jose imports a Uint8Array secret into a CryptoKey on every call, which costs
-// more than the verification itself (bench/). The key is imported once per
+// more than the verification itself (bench/limiters.mjs). The key is imported once per
 // secret instead; jose checks it exactly as it checks its own import (HMAC,
 // SHA-256, usage "verify"). A failed import is not remembered.
 function hmacKey(secret: Uint8Array): () => Promise<CryptoKey> {

@@ -7,14 +7,14 @@ import { refuse } from '../pipeline/refuse';
 /**
  * Authentication (lib/auth.ts): Clerk session first, then HS256 with the
  * current or previous secret, or an identity provider's JWT via its JWKS.
- * The authenticator is built once per configuration. A failure counts
- * towards the IP's auth-failure limit and towards suspicious activity; the
- * catalog adds the RFC 6750 challenge. An unreachable JWKS is the server's
- * problem, not the client's: 503, counted nowhere, logged `critical` once per
+ * The authenticator is built once per configuration. A valid credential
+ * gives back the unit the auth-failure guard reserved; a failure keeps it
+ * and counts towards suspicious activity. The catalog adds the RFC 6750
+ * challenge. An unusable JWKS is the server's problem, not the client's:
+ * 503, the unit given back, nothing counted, logged `critical` once per
  * outage (the authenticator says which failure is the first).
  */
 export const authenticateGuard: GuardFactory = (config) => {
-  const failures = config.rateLimits.authFailures;
   const authenticate = createAuthenticator(config);
   return {
     name: 'authenticate',
@@ -22,6 +22,7 @@ export const authenticateGuard: GuardFactory = (config) => {
     async run(ctx) {
       const result = await authenticate(ctx.req.headers);
       if (result.ok) {
+        await ctx.authAttempt?.release();
         const { identity } = result;
         ctx.identity = identity;
         ctx.fields.userId = identity.userId;
@@ -32,13 +33,13 @@ export const authenticateGuard: GuardFactory = (config) => {
         return undefined;
       }
       if (result.code === 'auth_unavailable') {
+        await ctx.authAttempt?.release();
         if (!result.report) return errorResponse('auth_unavailable', ctx.traceId);
         return refuse(ctx, 'auth_unavailable', { message: 'JWKS unavailable: JWT_JWKS_URL tokens cannot be verified', metadata: { reason: result.reason } });
       }
-      const counted = await ctx.rt.store.hit(ctx.ip, failures);
       const answer = refuse(ctx, result.code, {
         message: 'Authentication failed',
-        metadata: { reason: result.reason, failuresRemaining: counted.remaining },
+        metadata: { reason: result.reason, failuresRemaining: ctx.authAttempt?.remaining ?? 0 },
       });
       await noteFailure(ctx, result.code);
       return answer;

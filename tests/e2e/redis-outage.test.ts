@@ -6,7 +6,7 @@ import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 
 /**
  * Redis killed under load, then restarted on the same port, with two
- * production servers sharing it (issue 4 "Redis killed mid-load"):
+ * production servers sharing it (Redis killed mid-load):
  * no 5xx, limits still enforced (per instance while Redis is gone), one
  * `critical` line per instance per outage, and back to Redis after restart.
  */

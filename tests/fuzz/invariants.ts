@@ -36,7 +36,7 @@ export interface Secrets {
   readonly others: readonly string[];
 }
 
-/** The spec's and DESIGN.md's headers, on every answer; HSTS because NODE_ENV=production. */
+/** The spec's headers and the API's own (lib/http/security-headers.ts), on every answer; HSTS because NODE_ENV=production. */
 const SECURITY_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig, REALTIME_VOICES } from '@/lib/config';
 import { configWarnings, isRealtimeVoice } from '@/lib/config/warnings';
+import { MemoryRateLimitStore } from '@/lib/limits/memory';
 import { createRuntime } from '@/lib/runtime';
 import { createSecurityLogger, type SecurityLogEntry } from '@/lib/security-logger';
 
@@ -52,7 +53,9 @@ describe('createRuntime logs each warning once, as config_error at level warn', 
     const lines: string[] = [];
     const logger = createSecurityLogger({ sink: (l) => void lines.push(l) });
     const config = loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://:pw@cache.internal:6379' });
-    const rt = createRuntime({ config, logger, store: { hit: async () => { throw new Error('unused'); }, peek: async () => { throw new Error('unused'); }, close: async () => {} } });
+    // A store of its own, so no Redis connection is attempted.
+    const store = new MemoryRateLimitStore({ sweepIntervalMs: 0 });
+    const rt = createRuntime({ config, logger, store });
     const entries = lines.map((l) => JSON.parse(l) as SecurityLogEntry);
     expect(entries.map((e) => [e.level, e.event, (e.metadata as { variable: string }).variable])).toEqual([
       ['warn', 'config_error', 'ALLOWED_VOICES'],
