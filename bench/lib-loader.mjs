@@ -40,7 +40,7 @@ async function pruneStale(cacheDir) {
 }
 
 /**
- * Compiles and imports lib modules by name, e.g. `loadLib(['rate-limit'])`.
+ * Compiles and imports lib modules by name, e.g. `loadLib(['json', 'limits/memory'])`.
  * @returns {Promise<Record<string, any>>} module namespaces keyed by name
  */
 export async function loadLib(names) {

@@ -15,7 +15,7 @@ const require = createRequire(import.meta.url);
 const API_POLICY = { name: 'api', limit: 100, windowMs: 60_000 };
 
 async function memoryStoreClass() {
-  return (await loadLib(['rate-limit']))['rate-limit'].MemoryRateLimitStore;
+  return (await loadLib(['limits/memory']))['limits/memory'].MemoryRateLimitStore;
 }
 
 /**
