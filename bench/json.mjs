@@ -5,7 +5,7 @@
  * unconditional scan, for the bodies the route sees. The 16 KiB body is the
  * largest the route reads (MAX_BODY_BYTES).
  */
-import { loadLib } from './lib-loader.mjs';
+import { loadLib } from '../scripts/lib-loader.mjs';
 import { collect, median, msSince, round } from './stats.mjs';
 
 const BODIES = [

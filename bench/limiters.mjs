@@ -6,7 +6,7 @@
  * (see scripts/bench.mjs), started with --expose-gc.
  */
 import { createRequire } from 'node:module';
-import { loadLib } from './lib-loader.mjs';
+import { loadLib } from '../scripts/lib-loader.mjs';
 import { collect, distinctKeys, median, msSince, round } from './stats.mjs';
 
 const require = createRequire(import.meta.url);
