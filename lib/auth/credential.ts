@@ -18,6 +18,8 @@ export type Credential =
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 // RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]; auth-scheme = token.
 const OTHER_SCHEME = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +[\s\S]*)?$/;
+/** What a registered scheme name looks like (Basic, Digest, Negotiate, DPoP, AWS4-HMAC-SHA256). */
+const SCHEME_NAME = /^[A-Za-z][A-Za-z0-9-]{0,19}$/;
 export const MAX_TOKEN_LENGTH = 8192;
 
 export function extractCredential(headers: Headers): Credential {
@@ -32,7 +34,8 @@ export function extractCredential(headers: Headers): Credential {
       return { kind: 'token', token: match[1], source: 'authorization' };
     }
     const other = OTHER_SCHEME.exec(value);
-    if (other) return { kind: 'unsupported', scheme: other[1].slice(0, 32) };
+    // The scheme is logged; a bare credential sent without one must not be.
+    if (other) return { kind: 'unsupported', scheme: SCHEME_NAME.test(other[1]) ? other[1] : '(unnamed)' };
     return { kind: 'malformed', reason: 'authorization header is not "Bearer <token>"' };
   }
   const session = readCookie(headers.get('cookie'), '__session');

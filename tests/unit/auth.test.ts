@@ -82,7 +82,8 @@ describe('extractCredential', () => {
     ['Basic', 'Basic dXNlcjpwYXNz', 'Basic'],
     ['Digest', 'Digest username="x", realm="y"', 'Digest'],
     ['an unknown scheme', 'Token abc.def.ghi', 'Token'],
-    ['a bare token (a scheme with no parameters)', 'abc.def.ghi', 'abc.def.ghi'],
+    ['a bare token (a scheme with no parameters), not named in logs', 'abc.def.ghi', '(unnamed)'],
+    ['a bare opaque secret, not named in logs', 'opaqueSecretValue0123456789abcdef', '(unnamed)'],
     ['Negotiate', 'Negotiate YIIBhwYGKwYBBQUCoIIBezCCAXeg', 'Negotiate'],
   ])('%s is another scheme (RFC 6750 §3.1), not a malformed Bearer', (_label, value, scheme) => {
     expect(extractCredential(new Headers({ authorization: value }))).toEqual({ kind: 'unsupported', scheme });
