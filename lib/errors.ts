@@ -37,6 +37,16 @@ export const ERRORS = {
     headers: { 'WWW-Authenticate': `${REALM}, error="invalid_token"` },
   },
   auth_malformed: { status: 400, message: 'The Authorization header must be "Bearer <token>".', event: 'auth_failure', level: 'warn' },
+  // RFC 6750 §3.1: another scheme is an unsupported method, answered like a missing credential (no error code).
+  auth_scheme_unsupported: {
+    status: 401,
+    message: 'This authentication scheme is not supported; send "Bearer <token>".',
+    event: 'auth_failure',
+    level: 'warn',
+    headers: { 'WWW-Authenticate': REALM },
+  },
+  // The identity provider's key set cannot be fetched: nobody can be verified, which is not the client's fault.
+  auth_unavailable: { status: 503, message: 'Sign-in cannot be checked right now. Try again shortly.', event: 'config_error', level: 'critical' },
   body_invalid: { status: 400, message: 'The request body is invalid.', event: 'input_validation_failed', level: 'warn' },
   json_invalid: { status: 400, message: 'The request body is not valid JSON.', event: 'input_validation_failed', level: 'warn' },
   upstream_error: { status: 502, message: 'The voice service could not be reached. Try again shortly.', event: 'upstream_error', level: 'error' },
@@ -49,6 +59,18 @@ export const ERRORS = {
   minutes_exhausted: { status: 429, message: 'No call minutes are left for today. Retry after the time in the Retry-After header.', event: 'rate_limit_exceeded', level: 'warn' },
   not_found: { status: 404, message: 'Not found.', event: null, level: 'info' },
   internal_error: { status: 500, message: 'Something went wrong. Quote the trace id when you report it.', event: 'internal_error', level: 'error' },
+  // Answered by the front door (server/front-door.ts) before the app sees the request.
+  bad_request: { status: 400, message: 'The request is malformed.', event: 'input_validation_failed', level: 'warn' },
+  permanent_redirect: { status: 308, message: 'This resource lives at the URL in the Location header.', event: null, level: 'info' },
+  request_timeout: { status: 408, message: 'The request took too long to arrive.', event: 'input_validation_failed', level: 'warn' },
+  headers_too_large: { status: 431, message: 'The request headers are too large.', event: 'input_validation_failed', level: 'warn' },
+  too_many_connections: {
+    status: 503,
+    message: 'Too many open connections from this client. Retry shortly.',
+    event: 'rate_limit_exceeded',
+    level: 'warn',
+    headers: { 'Retry-After': '1' },
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

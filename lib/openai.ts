@@ -5,10 +5,11 @@ import type { TokenRequest } from './validation';
 export { UpstreamError, type UpstreamFailureCode } from './upstream';
 
 /**
- * The one outbound call: mint a Realtime ephemeral key with the GA
+ * The token route's outbound call: mint a Realtime ephemeral key with the GA
  * `POST /v1/realtime/client_secrets` endpoint. Shaped like jose's fetchJwks:
  * injectable fetch, a deadline, no redirects, an exact status check, typed
- * errors. The upstream body is parsed against an allowlist and never relayed.
+ * errors (lib/upstream.ts). The upstream body is parsed against an allowlist
+ * and never relayed.
  */
 
 export interface EphemeralKey {
@@ -23,18 +24,30 @@ export interface OpenAIClientOptions {
   readonly timeoutMs: number;
   readonly ttlSeconds: number;
   readonly fetch?: typeof fetch;
+  /**
+   * Wall clock for the `expires_at` check (default `Date.now`). It is compared
+   * with OpenAI's clock, so it is not the runtime's limiter clock.
+   */
+  readonly now?: () => number;
 }
 
+// What a 200 must look like before anything reaches the browser: a misbehaving
+// upstream or proxy must not be able to hand the client another kind of
+// secret (an `sk-…` key) or a key that outlives the lifetime the server chose.
+// The GA endpoint's keys are `ek_` + 32 hex today; the bound leaves room.
+const EPHEMERAL_KEY = /^ek_[A-Za-z0-9_-]{16,256}$/;
+const SESSION_ID = /^sess_[A-Za-z0-9_-]{1,128}$/;
+/** Clock difference tolerated between this server and OpenAI, in seconds. */
+export const EXPIRY_SKEW_SECONDS = 30;
+
 const successSchema = z.object({
-  value: z.string().min(1).max(4096),
-  expires_at: z.number().int().positive(),
-  session: z
-    .object({
-      id: z.string().min(1).max(256).optional(),
-      model: z.string().max(128).optional(),
-      audio: z.object({ output: z.object({ voice: z.string().max(64).optional() }).optional() }).optional(),
-    })
-    .optional(),
+  value: z.string().regex(EPHEMERAL_KEY),
+  expires_at: z.number().int(),
+  session: z.object({
+    id: z.string().regex(SESSION_ID),
+    model: z.string().max(128).optional(),
+    audio: z.object({ output: z.object({ voice: z.string().max(64).optional() }).optional() }).optional(),
+  }),
 });
 
 /**
@@ -68,20 +81,25 @@ export async function createEphemeralKey(request: TokenRequest, options: OpenAIC
   );
 
   const status = answer.status;
-  if (status === 200) {
-    const parsed = successSchema.safeParse(parseJson(answer.text));
-    if (!parsed.success) throw new UpstreamError('upstream_error', { status, reason: 'unexpected success body' });
-    const { value, expires_at, session } = parsed.data;
-    return {
-      value,
-      expires_at,
-      session: {
-        id: session?.id ?? '',
-        model: session?.model ?? request.model,
-        voice: session?.audio?.output?.voice ?? request.voice,
-      },
-    };
+  if (status !== 200) throw upstreamFailure(answer, 'session request');
+  const parsed = successSchema.safeParse(parseJson(answer.text));
+  if (!parsed.success) {
+    // Field names only: the values may be secrets.
+    const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(body)'))].join(', ');
+    throw new UpstreamError('upstream_error', { status, reason: `success body is not an ephemeral key (${fields})` });
   }
-
-  throw upstreamFailure(answer, 'session request');
+  const { value, expires_at, session } = parsed.data;
+  const nowSeconds = Math.floor((options.now ?? Date.now)() / 1000);
+  if (expires_at < nowSeconds || expires_at > nowSeconds + options.ttlSeconds + EXPIRY_SKEW_SECONDS) {
+    throw new UpstreamError('upstream_error', { status, reason: 'success body expires_at is outside [now, now + TTL]' });
+  }
+  return {
+    value,
+    expires_at,
+    session: {
+      id: session.id,
+      model: session.model ?? request.model,
+      voice: session.audio?.output?.voice ?? request.voice,
+    },
+  };
 }

@@ -35,6 +35,14 @@ const BY_CODE: Readonly<Record<ErrorCode | ClientFailureCode, Explanation>> = {
     title: 'Your sign-in token is not in the expected form',
     detail: 'Sign out and sign in again with a complete token.',
   },
+  auth_scheme_unsupported: {
+    title: 'This kind of sign-in is not accepted',
+    detail: 'The request carried credentials of another kind (for example a password prompt’s). Sign in here, then press Start again.',
+  },
+  auth_unavailable: {
+    title: 'Sign-in cannot be checked right now',
+    detail: 'The identity provider did not answer the server. Try again in a moment.',
+  },
   origin_not_allowed: {
     title: 'This site is not allowed to request voice sessions',
     detail: 'The server does not list this page’s address in ALLOWED_ORIGINS. Contact the operator.',
@@ -97,6 +105,24 @@ const BY_CODE: Readonly<Record<ErrorCode | ClientFailureCode, Explanation>> = {
   not_found: {
     title: 'The token server was not found at this address',
     detail: 'The page and the server do not match. Reload the page; if it keeps happening, contact the operator.',
+  },
+  // Answered by the front door (server/front-door.ts) before the app runs.
+  bad_request: { title: 'The server could not read the request', detail: 'Reload the page and try again.' },
+  permanent_redirect: {
+    title: 'The token server moved',
+    detail: 'The page called an old address. Reload the page; if it keeps happening, contact the operator.',
+  },
+  request_timeout: {
+    title: 'The request took too long to reach the server',
+    detail: 'The connection is slow or was interrupted. Try again.',
+  },
+  headers_too_large: {
+    title: 'The request was too large for the server',
+    detail: 'Clear this site’s cookies, reload the page and try again.',
+  },
+  too_many_connections: {
+    title: 'Too many connections from your network',
+    detail: 'Close other tabs using this site, wait a moment and try again.',
   },
 };
 

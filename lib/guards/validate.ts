@@ -1,6 +1,7 @@
 import { decodeUtf8 } from '../body';
 import type { AppConfig } from '../config';
 import type { ErrorCode } from '../errors';
+import { parseStrictJson } from '../json';
 import type { Ctx } from '../pipeline/context';
 import type { Guard, GuardFactory } from '../pipeline/guard';
 import { refuse } from '../pipeline/refuse';
@@ -9,7 +10,8 @@ import { createTokenRequestSchema, validateTokenRequest, type ValidationIssue } 
 type Check<T> = (json: unknown) => { ok: true; value: T } | { ok: false; issues: ValidationIssue[] };
 
 /**
- * A guard named `name` that parses the body as JSON and validates it with the
+ * A guard named `name` that parses the body as strict JSON (lib/json.ts:
+ * duplicate member names refused, RFC 7493 §2.3) and validates it with the
  * check `build(config)` makes (once per configuration: schemas close over the
  * allowlists); `accept` takes the valid value into the context, or refuses
  * with one of the codes in `also`.
@@ -33,11 +35,11 @@ export function validateGuardWith<T>(
         if (text === undefined) return rejected(ctx, 'json_invalid', 'body is not valid UTF-8');
         let json: unknown = {};
         if (text.trim() !== '') {
-          try {
-            json = JSON.parse(text);
-          } catch {
-            return rejected(ctx, 'json_invalid', 'body is not valid JSON');
+          const parsed = parseStrictJson(text);
+          if (!parsed.ok) {
+            return rejected(ctx, 'json_invalid', parsed.reason === 'syntax' ? 'body is not valid JSON' : 'body repeats a member name');
           }
+          json = parsed.value;
         }
         const result = check(json);
         if (!result.ok) return rejected(ctx, 'body_invalid', 'body failed validation', result.issues);
@@ -47,7 +49,7 @@ export function validateGuardWith<T>(
   };
 }
 
-/** JSON parse, zod validation against the allowlists, instruction sanitizing (lib/validation.ts). */
+/** The token route's body: zod validation against the allowlists, instruction sanitizing (lib/validation.ts). */
 export const validateGuard: GuardFactory = validateGuardWith(
   'validate',
   (config) => {

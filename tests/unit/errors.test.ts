@@ -14,6 +14,8 @@ const DOCUMENTED: Record<ErrorCode, number> = {
   auth_missing: 401,
   auth_invalid: 401,
   auth_malformed: 400,
+  auth_scheme_unsupported: 401,
+  auth_unavailable: 503,
   body_invalid: 400,
   json_invalid: 400,
   upstream_error: 502,
@@ -26,6 +28,11 @@ const DOCUMENTED: Record<ErrorCode, number> = {
   sdp_invalid: 400,
   call_limit_reached: 429,
   minutes_exhausted: 429,
+  bad_request: 400,
+  permanent_redirect: 308,
+  request_timeout: 408,
+  headers_too_large: 431,
+  too_many_connections: 503,
 };
 
 describe('the error table', () => {
