@@ -44,12 +44,15 @@ function newestMtime(path) {
   return Math.max(0, ...readdirSync(path).map((name) => newestMtime(join(path, name))));
 }
 
-const sources = ['app', 'lib', 'public', 'middleware.ts', 'instrumentation.ts', 'next.config.ts', 'package-lock.json'];
-const built = newestMtime(join(root, '.next', 'BUILD_ID'));
+const sources = ['app', 'lib', 'server', 'public', 'middleware.ts', 'instrumentation.ts', 'next.config.ts', 'package-lock.json'];
+// What `npm run build` makes: Next's build, then the front door's bundle (scripts/build-server.mjs).
+const built = Math.min(newestMtime(join(root, '.next', 'BUILD_ID')), newestMtime(join(root, '.next', 'rtg-server', 'main.mjs')));
 if (built === 0 || Math.max(...sources.map((s) => newestMtime(join(root, s)))) > built) {
-  console.log('Building the app (next build)…');
-  const result = spawnSync(process.execPath, [join(root, 'node_modules/next/dist/bin/next'), 'build'], { cwd: root, env, stdio: 'inherit' });
-  if (result.status !== 0) process.exit(result.status ?? 1);
+  console.log('Building the app (npm run build)…');
+  for (const step of [[join(root, 'node_modules/next/dist/bin/next'), 'build'], [join(root, 'scripts/build-server.mjs')]]) {
+    const result = spawnSync(process.execPath, step, { cwd: root, env, stdio: 'inherit' });
+    if (result.status !== 0) process.exit(result.status ?? 1);
+  }
 }
 
 const upstream = await startMockOpenAI();

@@ -142,6 +142,17 @@ export function VoiceApp({ config, getCredential, signedIn, account }: VoiceAppP
     setPhase('error');
   }
 
+  /** The server refused (token or call): its code in plain words, the Retry-After countdown, field issues. */
+  function refused({ failure, traceId }: { readonly failure: TokenFailure; readonly traceId: string }) {
+    fail({
+      ...explainTokenFailure(failure),
+      code: failure.code,
+      traceId,
+      retryAt: failure.retryAfterSeconds !== undefined ? Date.now() + failure.retryAfterSeconds * 1000 : undefined,
+      issues: failure.issues,
+    });
+  }
+
   async function start() {
     const run = ++runRef.current;
     const current = () => run === runRef.current;
@@ -159,17 +170,7 @@ export function VoiceApp({ config, getCredential, signedIn, account }: VoiceAppP
     const result = await requestToken({ url: TOKEN_URL, credential, body });
     if (!current()) return;
     if (result.rateLimit) setRateLimit(result.rateLimit);
-    if (!result.ok) {
-      const { failure } = result;
-      fail({
-        ...explainTokenFailure(failure),
-        code: failure.code,
-        traceId: result.traceId,
-        retryAt: failure.retryAfterSeconds !== undefined ? Date.now() + failure.retryAfterSeconds * 1000 : undefined,
-        issues: failure.issues,
-      });
-      return;
-    }
+    if (!result.ok) return refused(result);
 
     const { token, traceId } = result;
     setSession({ expiresAt: token.expiresAt * 1000, sessionId: token.sessionId, model: token.model, voice: token.voice, traceId });
@@ -236,17 +237,7 @@ export function VoiceApp({ config, getCredential, signedIn, account }: VoiceAppP
       return;
     }
     if (result.rateLimit) setRateLimit(result.rateLimit);
-    if (!result.ok) {
-      const { failure } = result;
-      fail({
-        ...explainTokenFailure(failure),
-        code: failure.code,
-        traceId: result.traceId,
-        retryAt: failure.retryAfterSeconds !== undefined ? Date.now() + failure.retryAfterSeconds * 1000 : undefined,
-        issues: failure.issues,
-      });
-      return;
-    }
+    if (!result.ok) return refused(result);
     const { call } = result;
     callRef.current = call;
     serverCallRef.current = call;
