@@ -56,11 +56,17 @@ export class CallSupervisor {
   private readonly calls = new Map<string, Supervised>();
   private readonly client: UpstreamClient;
   private sweeper: ReturnType<typeof setInterval> | undefined;
+  private sweeping = false;
 
   constructor(private readonly o: SupervisorOptions) {
     this.client = { apiKey: o.config.openai.apiKey ?? '', baseUrl: o.config.openai.baseUrl, timeoutMs: o.config.openai.timeoutMs, fetch: o.fetch };
     if (o.registry.shared) {
-      this.sweeper = setInterval(() => void this.sweep(), o.sweepIntervalMs ?? 5000);
+      this.sweeper = setInterval(() => {
+        // One sweep at a time: a slow Redis must not stack them up.
+        if (this.sweeping) return;
+        this.sweeping = true;
+        void this.sweep().finally(() => (this.sweeping = false));
+      }, o.sweepIntervalMs ?? 5000);
       this.sweeper.unref?.();
     }
   }

@@ -39,7 +39,14 @@ export const placeCallGuard: GuardFactory = (config) => {
       const startedAt = ctx.rt.now();
       const endsAt = startedAt + budget.seconds.granted * 1000;
       const record = { id: newCallId(), owner: ctx.identity!.userId, kind: adapter.kind, upstreamId: placed.upstreamId, startedAt, endsAt, limitedBy: budget.limitedBy, state: 'active' } as const;
-      await callsOf(ctx.rt).watch(record, pinnedSession(request), budget, ctx.fields);
+      const calls = callsOf(ctx.rt);
+      try {
+        await calls.watch(record, pinnedSession(request), budget, ctx.fields);
+      } catch (error) {
+        // The browser will never get this call's answer: end it now rather than at its deadline.
+        await calls.end(record.id, 'upstream');
+        throw error;
+      }
       return Response.json({ sdp: placed.answer, callId: record.id, endsAt: Math.floor(endsAt / 1000), traceId: ctx.traceId }, { status: 201 });
     },
   };
