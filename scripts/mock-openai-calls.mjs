@@ -17,8 +17,10 @@
  * hang, reset, unauthorized, quota, ratelimit, rejected, redirect) plus
  * badsdp (201 with a body that is not SDP) and nolocation (201 with no call
  * id). The sideband has its own switch, `calls.sideband`, so a call can be
- * placed normally and then lose it: 'ok', 'refuse' (upgrades answered 403)
- * or 'drop' (cut a moment after it opens, every reconnect too).
+ * placed normally and then lose it: 'ok', 'refuse' (upgrades answered 403),
+ * 'drop' (cut a moment after it opens, every reconnect too) or 'deaf' (open,
+ * but the server's `session.update` is refused with an `error` event, as
+ * OpenAI refuses a voice change once audio has played).
  */
 import { randomBytes } from 'node:crypto';
 import { RTCPeerConnection } from 'werift';
@@ -99,6 +101,10 @@ export function createCallsStandIn(shared) {
       return;
     }
     if (event?.type !== 'session.update') return;
+    if (from === 'sideband' && stand.sideband === 'deaf') {
+      for (const socket of call.sockets) socket.send(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'secret-upstream-detail' } }));
+      return;
+    }
     call.updates.push({ from, session: event.session, at: Date.now() });
     applyUpdate(call.session, event.session);
     broadcast(call, 'session.updated');
@@ -228,7 +234,7 @@ export function createCallsStandIn(shared) {
   }
 
   const stand = {
-    /** 'ok' | 'refuse' | 'drop' (see the module comment). */
+    /** 'ok' | 'refuse' | 'drop' | 'deaf' (see the module comment). */
     sideband: 'ok',
     calls,
     hangups,

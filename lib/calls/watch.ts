@@ -8,11 +8,15 @@ import { openSideband, type Sideband } from './sideband';
  * (lib/calls/policy.ts). A difference is put back with `session.update`, or
  * ends the call: under `CALL_OVERRIDE_POLICY=hangup`, when the model changed
  * (it cannot be put back), or when a client keeps overriding after
- * {@link MAX_RESTORES} restores. A sideband that drops is opened again with
+ * {@link MAX_RESTORES} restores, or a restore that no `session.updated`
+ * confirms within {@link RESTORE_DEADLINE_MS} (OpenAI refuses a voice change
+ * once audio has played, for one). A sideband that drops is opened again with
  * backoff; the call's deadline does not depend on it (lib/calls/supervisor.ts).
  */
 
 export const MAX_RESTORES = 3;
+/** How long a restore may take to show in a `session.updated` before the call is hung up instead. */
+export const RESTORE_DEADLINE_MS = 2000;
 const RECONNECT_MS = [250, 500, 1000, 2000, 4000, 8000];
 
 export interface WatchOptions {
@@ -42,13 +46,20 @@ export function watchCall(options: WatchOptions, events: WatchEvents): Watch {
   let failures = 0;
   let socket: Sideband | undefined;
   let retry: ReturnType<typeof setTimeout> | undefined;
+  let unconfirmed: ReturnType<typeof setTimeout> | undefined;
 
   const onSession = (session: unknown) => {
     failures = 0;
     const fields = overriddenFields(session, options.pinned);
-    if (fields.length === 0 || stopped) return;
+    if (stopped) return;
+    if (fields.length === 0) return clearTimeout(unconfirmed);
     const hangup = options.policy === 'hangup' || fields.includes('model') || ++restores > MAX_RESTORES;
-    if (!hangup && socket?.send(restoreEvent(options.pinned))) return events.onOverride(fields, 'restore');
+    if (!hangup && socket?.send(restoreEvent(options.pinned))) {
+      clearTimeout(unconfirmed);
+      unconfirmed = setTimeout(() => !stopped && events.onOverride(fields, 'hangup'), RESTORE_DEADLINE_MS);
+      unconfirmed.unref?.();
+      return events.onOverride(fields, 'restore');
+    }
     events.onOverride(fields, 'hangup');
   };
 
@@ -74,6 +85,7 @@ export function watchCall(options: WatchOptions, events: WatchEvents): Watch {
     stop() {
       stopped = true;
       clearTimeout(retry);
+      clearTimeout(unconfirmed);
       socket?.close();
     },
   };

@@ -174,6 +174,22 @@ describe('the supervisor on the sideband', () => {
   });
 });
 
+describe('a restore that does not take', () => {
+  it('restore policy, but OpenAI refuses the restore: no session.updated confirms it, so the call is hung up', async () => {
+    const { callId } = placed(await placeCall());
+    const upstreamCall = [...h.upstream.calls.calls.values()][0];
+    await eventually(() => upstreamCall.sockets.size === 1, 3000, 'sideband attached');
+    h.upstream.calls.sideband = 'deaf';
+    h.upstream.calls.clientUpdate(upstreamCall.id, { audio: { output: { voice: 'ash' } } });
+    await eventually(() => upstreamCall.ended, 4000, 'hung up');
+    expect(h.events('call_override_blocked').map((e) => e.metadata)).toEqual([
+      { callId, fields: ['voice'], action: 'restore' },
+      { callId, fields: ['voice'], action: 'hangup' },
+    ]);
+    expect((await eventually(() => h.events('call_ended')[0], 1000)).metadata).toMatchObject({ callId, reason: 'override' });
+  });
+});
+
 describe('REALTIME_MODE', () => {
   it('ephemeral: the calls routes answer a plain 404 with the security headers; the token route works', async () => {
     h.configure({ REALTIME_MODE: 'ephemeral' });
