@@ -1,13 +1,12 @@
 import { spawn } from 'node:child_process';
-import { cp, mkdir, readFile, rm, symlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
 import { startApp, type AppServer, type LogLine } from '../support/app-server';
-import { ensureBuild, PROJECT_ROOT } from '../support/build';
+import { ensureBuild } from '../support/build';
 import { LINGER_MS } from '@/server/front-door';
 import { exchange, openIdle, type Exchange, type Piece, type RawResponse } from '../support/raw-http';
 import { createClerkTestKeys, signJwt, TEST_JWT_SECRET, type ClerkTestKeys } from '../support/tokens';
@@ -367,29 +366,7 @@ async function forgedBadAuth(url: string): Promise<number[]> {
 }
 
 describe('8. a client cannot pick its IP key outside the front door', () => {
-  it('under `npm run dev` (the door in front of Next in dev mode), forged X-Forwarded-For values share one auth-failure limit', async () => {
-    // A copy of the sources: `next dev` writes .next and must not touch the production build.
-    const dir = join(tmpdir(), `rtg-e2e-dev-${process.pid}`);
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(join(dir, 'scripts'), { recursive: true });
-    for (const input of ['app', 'lib', 'server', 'public', 'middleware.ts', 'instrumentation.ts', 'next.config.ts', 'tsconfig.json', 'package.json', 'scripts/server.mjs', 'scripts/build-server.mjs']) {
-      await cp(join(PROJECT_ROOT, input), join(dir, input), { recursive: true }).catch(() => undefined);
-    }
-    await symlink(join(PROJECT_ROOT, 'node_modules'), join(dir, 'node_modules'));
-    const app = await startApp({ OPENAI_API_KEY: SERVER_KEY, OPENAI_BASE_URL: upstream.baseUrl, JWT_SECRET: TEST_JWT_SECRET }, { dir, args: ['--dev'], startTimeoutMs: 180_000 });
-    try {
-      expect(app.logs().find((l) => l.event === 'server_started')).toMatchObject({ mode: 'development' });
-      const statuses = await forgedBadAuth(app.url);
-      // RATE_LIMIT_AUTH_FAILURES default: 20 per 5 minutes, per client IP.
-      expect(statuses.slice(0, 20)).toEqual(Array(20).fill(401));
-      expect(statuses.slice(20)).toEqual(Array(5).fill(429));
-      for (const line of app.stdout) expect(() => JSON.parse(line), line).not.toThrow();
-    } finally {
-      await app.stop();
-      await rm(dir, { recursive: true, force: true });
-    }
-  }, 300_000);
-
+  // Under `npm run dev`: tests/browser/dev-server.test.ts (one dev server for the page and the door).
   it('under bare `next start` (no front door), every token request is 503 with one critical line, never keyed from a header', async () => {
     const dir = await ensureBuild();
     const port = await freePort();
