@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SDP_LIMITS, validateSdp } from '@/lib/sdp';
 
@@ -36,5 +37,24 @@ describe('validateSdp', () => {
 
   it.each(['\u0000', '\t', '\u007f', '\u0085', '\u2028', '\u202e', '\ufeff', 'é'])('refuses %j anywhere in a line', (ch) => {
     expect(validateSdp(sdp(`a=tool:x${ch}y`))).toEqual({ ok: false, problem: 'control_character' });
+  });
+});
+
+describe('whatever comes in, what goes out is validated lines only', () => {
+  const line = fc.oneof(
+    fc.constantFrom(...AUDIO, DATA, CANDIDATE, 'a=mid:0', '', '--boundary', 'k=clear:x', 'x=y', 'a=x\u0000', 'm=video 9 RTP/AVP 0'),
+    fc.string({ maxLength: 40 }),
+  );
+  it('every accepted description re-validates to itself, is printable ASCII with CRLF, and has no line a multipart parser could take for a boundary', () => {
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 30 }), fc.constantFrom('\r\n', '\n', '\r'), (lines, eol) => {
+        const result = validateSdp([...HEAD, ...AUDIO, ...lines].join(eol));
+        if (!result.ok) return;
+        expect(validateSdp(result.sdp)).toEqual(result);
+        expect(result.sdp).toMatch(/^(?:[a-z]=[\x20-\x7e]*\r\n)+$/);
+        expect(result.sdp.split('\r\n').some((l) => l.startsWith('--'))).toBe(false);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
