@@ -83,6 +83,10 @@ export class CallSupervisor {
     s.timer = setTimeout(() => void this.end(record.id, record.limitedBy), Math.max(0, record.endsAt - this.o.now()));
     s.timer.unref?.();
     await this.o.registry.put(record).catch(() => this.log(s.fields, 'error', 'call_supervisor_error', 'Call registry write failed', { callId: record.id }));
+    const seconds = Math.round((record.endsAt - record.startedAt) / 1000);
+    this.log(s.fields, 'info', 'call_started', 'Call placed', { callId: record.id, kind: record.kind, model: pinned.model, voice: pinned.voice, seconds, limitedBy: record.limitedBy });
+    // Ended while the record was being written (a deadline of 0, a DELETE): nothing to watch.
+    if (s.ending) return;
     const adapter = this.o.adapters[record.kind];
     s.watch = watchCall(
       { url: adapter.sidebandUrl(record.upstreamId, this.client.baseUrl), apiKey: this.client.apiKey, handshakeTimeoutMs: this.client.timeoutMs, pinned, policy: this.o.config.calls.overridePolicy },
@@ -95,8 +99,6 @@ export class CallSupervisor {
         onLost: (reason, attempt) => this.log(s.fields, 'warn', 'call_supervisor_error', 'Call sideband unavailable; the deadline still holds', { callId: record.id, reason, attempt }),
       },
     );
-    const seconds = Math.round((record.endsAt - record.startedAt) / 1000);
-    this.log(s.fields, 'info', 'call_started', 'Call placed', { callId: record.id, kind: record.kind, model: pinned.model, voice: pinned.voice, seconds, limitedBy: record.limitedBy });
   }
 
   /** Ends a call this process supervises (idempotent). */
