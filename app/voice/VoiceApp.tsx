@@ -148,7 +148,9 @@ export function VoiceApp({ config, getCredential, signedIn, account }: VoiceAppP
       ...explainTokenFailure(failure),
       code: failure.code,
       traceId,
-      retryAt: failure.retryAfterSeconds !== undefined ? Date.now() + failure.retryAfterSeconds * 1000 : undefined,
+      // A call slot frees as soon as the user ends another call; its Retry-After is only the
+      // latest it frees by itself, so it does not lock Start.
+      retryAt: failure.retryAfterSeconds !== undefined && failure.code !== 'call_limit_reached' ? Date.now() + failure.retryAfterSeconds * 1000 : undefined,
       issues: failure.issues,
     });
   }
