@@ -133,6 +133,30 @@ describe('calls mode, restore policy', () => {
   });
 });
 
+describe('calls mode, over budget', () => {
+  let app: AppServer;
+  let origin: string;
+  beforeAll(async () => {
+    ({ app, origin } = await startCallsApp({ CALLS_MAX_CONCURRENT: '1' }));
+  }, BUILD_TIMEOUT_MS);
+  afterAll(() => app?.stop());
+
+  it('a second call while one is open says so in plain words and does not lock Start for the slot\'s worst case', async () => {
+    await openCall(origin, 'browser-calls-budget');
+    const context = await browser.newContext();
+    contexts.push(context);
+    await context.grantPermissions(['microphone'], { origin });
+    const second = await context.newPage();
+    await second.goto(`${origin}/#token=${await signJwt({}, { subject: 'browser-calls-budget' })}`);
+    await second.getByTestId('signed-in').waitFor();
+    await second.getByRole('button', { name: 'Start', exact: true }).click();
+    await waitForText(second.getByRole('alert'), /You already have the most calls open/);
+    expect(await second.getByTestId('retry-countdown').count()).toBe(0);
+    expect(await second.getByRole('button', { name: 'Start', exact: true }).isEnabled()).toBe(true);
+    expect(upstream.calls.calls.size).toBe(1);
+  });
+});
+
 describe('calls mode, hangup policy', () => {
   let app: AppServer;
   let origin: string;
