@@ -45,7 +45,7 @@ export function redisServerBinary(): string {
   }
   throw new Error(
     'redis-server is not installed: the Redis limiter tests need a real server. ' +
-      'Install it (Debian/Ubuntu: `apt-get install -y redis-server`; .ci/run does this) or set REDIS_SERVER_BIN.',
+      'Install it (Debian/Ubuntu: `apt-get install -y redis-server`; `npm test` does this as root) or set REDIS_SERVER_BIN.',
   );
 }
 
