@@ -46,8 +46,8 @@ export const BUILD_INPUTS = [
 export const CACHE_DIR = '.next-test';
 /** Written once the build script has exited 0: Next writes BUILD_ID midway, so only this says done. */
 const DONE = '.rtg-build-complete';
-/** Builds of other keys unused for this long are removed. */
-const KEEP_UNUSED_MS = 24 * 3600_000;
+/** Builds of other keys (older sources, another checkout's copy) unused for this long are removed. */
+const KEEP_UNUSED_MS = 30 * 60_000;
 const BUILD_TIMEOUT_MS = 15 * 60_000;
 
 async function listFiles(path) {
@@ -106,7 +106,7 @@ async function acquireLock(lock) {
   }
 }
 
-/** Removes builds of other keys (older sources, or copied in from another checkout) unused for a day. */
+/** Removes builds of other keys unused for KEEP_UNUSED_MS (a run still using one touches it at each start). */
 async function prune(base, keep) {
   for (const entry of await readdir(base).catch(() => [])) {
     if (entry === keep || entry.endsWith('.lock')) continue;
@@ -181,6 +181,8 @@ export async function ensurePrivateBuild({ name = 'rtg-e2e-build', extraInputs =
       const output = `${error.stdout ?? ''}${error.stderr ?? ''}`.slice(-4000);
       throw new Error(`private build failed in ${dir}: \`${script}\` exited ${error.code ?? error.signal}\n${output}`);
     }
+    // Next's compile cache (about 125 MB) only speeds up a rebuild of the same folder, which never happens.
+    await rm(join(dir, '.next', 'cache'), { recursive: true, force: true });
     await writeFile(done, '');
     await prune(base, key);
     return dir;
