@@ -28,14 +28,7 @@ export function launchChromium(extraArgs: readonly string[] = []): Promise<Brows
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
-/** A free loopback port (for servers whose own origin must be configured before they start). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort } from './loopback.mjs';
 
 export interface StaticFile {
   readonly type: string;
