@@ -1,7 +1,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenResult } from '../../app/voice/token-client';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
 import {
   BUILD_TIMEOUT_MS,
@@ -22,7 +22,7 @@ import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
  * 127.0.0.1 (localhost would be a different origin).
  */
 
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 let app: AppServer;
 let appOrigin: string;
 let allowedSite: StaticSite;

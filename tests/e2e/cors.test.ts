@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 import { corsHeaderNames, expectApiHeaders, logsFor, newTrace, postToken, preflight } from './http';
@@ -8,7 +8,7 @@ import { corsHeaderNames, expectApiHeaders, logsFor, newTrace, postToken, prefli
 
 const ALLOWED = 'https://app.example.com';
 let app: AppServer;
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 
 beforeAll(async () => {
   upstream = await startMockOpenAI();

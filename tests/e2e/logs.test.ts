@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SECURITY_EVENTS } from '@/lib/security-logger';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 import { flushLogs, logsFor, newTrace, nonJsonLines, postToken, TOKEN_PATH } from './http';
@@ -14,7 +14,7 @@ import { flushLogs, logsFor, newTrace, nonJsonLines, postToken, TOKEN_PATH } fro
 const SERVER_KEY = 'sk-logs-server-key-0123456789abcdef';
 const KNOWN_EVENTS = new Set<string>([...SECURITY_EVENTS, 'server_started', 'server_stopping']);
 let app: AppServer;
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 const stderr: string[] = [];
 
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
 import { startRedis, type RedisServer } from '../support/redis';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
@@ -15,7 +15,7 @@ const PASSWORD = 'two-instances-redis-pw';
 const PREFIX = 'e2e-two:';
 let redis: RedisServer;
 let admin: Redis;
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 let a: AppServer;
 let b: AppServer;
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
 import { startRedis, type RedisServer } from '../support/redis';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
@@ -13,7 +13,7 @@ import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 
 const PASSWORD = 'outage-redis-password';
 let redis: RedisServer;
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 let a: AppServer;
 let b: AppServer;
 const tokens = new Map<string, Promise<string>>();

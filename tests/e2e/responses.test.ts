@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ERRORS, type ErrorCode } from '@/lib/errors';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 import {
@@ -26,7 +26,7 @@ const ORIGIN = 'https://app.example.com';
 const SERVER_KEY = 'sk-responses-server-key-0123456789';
 const TIMEOUT_MS = 500;
 let app: AppServer;
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 
 beforeAll(async () => {
   upstream = await startMockOpenAI({ apiKey: SERVER_KEY });

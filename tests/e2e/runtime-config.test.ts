@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
 import { ensureBuild } from '../support/build';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
@@ -16,7 +16,7 @@ import { expectApiHeaders, logsFor, newTrace, postToken } from './http';
 let buildDir: string;
 let buildIdBefore: string;
 let buildIdMtime: number;
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 let first: AppServer;
 let second: AppServer;
 

@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 import { expectApiHeaders, newTrace, postToken } from './http';
@@ -13,7 +13,7 @@ import { expectApiHeaders, newTrace, postToken } from './http';
 
 const TIMEOUT_MS = 2000;
 let app: AppServer;
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 
 beforeAll(async () => {
   upstream = await startMockOpenAI({ mode: 'hang' });

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT } from '@/app/api/realtime/token/route';
 import { setRuntime } from '@/lib/runtime';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { baseEnv, testRuntime, type TestRuntime } from '../support/runtime';
 import { TEST_JWT_SECRET } from '../support/tokens';
 import { bodies, createTokenPool, credentials, fuzzCases, origins, toRequest, traceparents, type FuzzCase, type TokenPool } from './attacker';
@@ -41,7 +41,6 @@ const HANDLERS: Record<string, (req: Request) => Promise<Response>> = { POST, GE
 const FAULTS: UpstreamMode[] = ['error500', 'reset', 'badjson', 'unauthorized', 'quota', 'ratelimit', 'rejected', 'redirect', 'huge'];
 const modes: fc.Arbitrary<UpstreamMode> = fc.oneof({ arbitrary: fc.constant<UpstreamMode>('ok'), weight: 12 }, { arbitrary: fc.constantFrom(...FAULTS), weight: 1 });
 
-type MockOpenAI = Awaited<ReturnType<typeof startMockOpenAI>>;
 let upstream: MockOpenAI;
 let pool: TokenPool;
 let secrets: Secrets;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
 import { startRedis, type RedisServer } from '../support/redis';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
@@ -26,7 +26,6 @@ const TOKEN_LIMIT = 5;
 const HONEST_WORKERS = 4;
 const HONEST_USERS = 600;
 
-type MockOpenAI = Awaited<ReturnType<typeof startMockOpenAI>>;
 let upstream: MockOpenAI;
 let redis: RedisServer;
 let app: AppServer;

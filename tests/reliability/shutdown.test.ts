@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer, type LogLine } from '../support/app-server';
 import { ensureBuild } from '../support/build';
 import { startRedis, type RedisServer } from '../support/redis';
@@ -26,7 +26,6 @@ const GRACE_MS = 10_000;
 /** Socket-level outcomes a request the server never started on may see. */
 const REFUSED = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'socket hang up']);
 
-type MockOpenAI = Awaited<ReturnType<typeof startMockOpenAI>>;
 let upstream: MockOpenAI;
 let link: SlowLink;
 let redis: RedisServer;
