@@ -5,9 +5,9 @@
  */
 export async function register(): Promise<void> {
   if (process.env.NEXT_RUNTIME !== 'nodejs') return;
-  const { ConfigError, getConfig } = await import('./lib/config');
+  const [{ ConfigError }, { getRuntime }] = await Promise.all([import('./lib/config'), import('./lib/runtime')]);
   try {
-    getConfig();
+    getRuntime();
   } catch (error) {
     const message = error instanceof ConfigError ? error.message : 'Invalid configuration';
     console.error(

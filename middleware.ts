@@ -1,108 +1,87 @@
 import { clerkMiddleware } from '@clerk/nextjs/server';
 import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server';
-import { getConfig, type AppConfig } from '@/lib/config';
+import type { AppConfig } from '@/lib/config';
+import { DEV_BUILD } from '@/lib/config/build';
 import { errorResponse } from '@/lib/errors';
-import { applyCorsHeaders, checkPreflight } from '@/lib/origin';
+import { checkPreflight } from '@/lib/origin';
 import { clerkFrontendApiHost, pageCsp } from '@/lib/page-csp';
-import { applySecurityHeaders } from '@/lib/security-headers';
-import { getSecurityLogger, traceIdFrom } from '@/lib/security-logger';
+import { finalize } from '@/lib/pipeline/finalize';
+import { getRuntime, type Runtime } from '@/lib/runtime';
+import { traceIdFrom } from '@/lib/security-logger';
 
 /**
- * CORS and request tagging for every API call (and pages, for Clerk).
+ * The middleware runs only where it is needed:
  *
- * - A CORS preflight is answered here, before any authentication work;
- *   a refused preflight carries no CORS grant, so the browser blocks the call.
- * - Allowed cross-origin answers get the CORS headers; all get `Vary: Origin`.
- * - Clerk's middleware runs only when Clerk is configured, with `jwtKey` and
- *   `authorizedParties` passed explicitly (it does not read CLERK_JWT_KEY).
- * - It is never the only auth check: the route verifies credentials itself.
+ * - CORS preflights on /api (the `has` condition on
+ *   `access-control-request-method`): answered here, before any auth work; a
+ *   refused preflight carries no CORS grant, so the browser blocks the call.
+ * - Pages, for Clerk's handshake when Clerk is configured.
+ *
+ * API requests with bodies never pass through it, so Next never copies their
+ * bodies for it, and their answers (CORS grant, trace id, security headers)
+ * come from the route's finaliser. It is never the only auth check: the
+ * route verifies credentials itself.
  */
-
 export const config = {
-  matcher: ['/api/:path*', '/((?!_next/static|_next/image|favicon.ico).*)'],
+  matcher: [
+    { source: '/api/:path*', has: [{ type: 'header', key: 'access-control-request-method' }] },
+    '/((?!api/|api$|_next/static|_next/image|favicon.ico).*)',
+  ],
   runtime: 'nodejs',
 };
 
 type Handler = (req: NextRequest, event: NextFetchEvent) => Promise<Response | undefined | null | void> | Response | undefined | null | void;
-let withClerk: Handler | undefined;
+// Clerk's handler and the page CSP, built once per configuration.
+const built = new WeakMap<AppConfig, { clerk: Handler; csp: string }>();
 
 export default async function middleware(req: NextRequest, event: NextFetchEvent) {
   const traceId = traceIdFrom(req.headers.get('traceparent'));
-  let cfg: AppConfig;
+  let rt: Runtime;
   try {
-    cfg = getConfig();
+    rt = getRuntime();
   } catch {
-    const res = errorResponse('service_unavailable', traceId);
-    applySecurityHeaders(res.headers, false);
-    res.headers.set('X-Trace-Id', traceId);
-    return res;
+    return finalize(errorResponse('service_unavailable', traceId), { traceId, production: false, origin: null, allowedOrigins: new Set() });
   }
-  if (isPreflight(req)) return preflight(req, cfg, traceId);
-  if (!cfg.clerk) return tag(req, cfg, traceId);
-  // No `secretKey` option: Clerk reads CLERK_SECRET_KEY itself, and an explicit one
-  // is propagated to the route in a header that requires CLERK_ENCRYPTION_KEY, else
-  // every request fails with encryption_key_missing (tests/e2e/clerk.test.ts).
-  // Built once per process: the handler must derive everything per request from
-  // `request` (a captured trace id would tag every request with the first one's).
-  withClerk ??= clerkMiddleware(async (_auth, request) => tag(request, cfg, traceIdFrom(request.headers.get('traceparent'))), {
-    publishableKey: cfg.clerk.publishableKey,
-    jwtKey: cfg.clerk.jwtKey,
-    authorizedParties: [...cfg.allowedOrigins],
-  }) as Handler;
-  return withClerk(req, event);
-}
-
-function isPreflight(req: NextRequest): boolean {
-  return req.method === 'OPTIONS' && req.headers.has('origin') && req.headers.has('access-control-request-method');
+  if (req.nextUrl.pathname === '/api' || req.nextUrl.pathname.startsWith('/api/')) return preflight(req, rt, traceId);
+  const cfg = rt.config;
+  if (!cfg.clerk) return NextResponse.next();
+  let parts = built.get(cfg);
+  if (parts === undefined) {
+    // No `secretKey` option: Clerk reads CLERK_SECRET_KEY itself, and an explicit one
+    // is propagated in a header that requires CLERK_ENCRYPTION_KEY, else every
+    // request fails with encryption_key_missing (tests/e2e/clerk.test.ts).
+    const csp = pageCsp(clerkFrontendApiHost(cfg.clerk.publishableKey), DEV_BUILD);
+    const clerk = clerkMiddleware(async () => withoutInternals(NextResponse.next(), csp), {
+      publishableKey: cfg.clerk.publishableKey,
+      jwtKey: cfg.clerk.jwtKey,
+      authorizedParties: [...cfg.allowedOrigins],
+    }) as Handler;
+    parts = { clerk, csp };
+    built.set(cfg, parts);
+  }
+  const answer = await parts.clerk(req, event);
+  return answer instanceof Response ? withoutInternals(answer, parts.csp) : answer;
 }
 
 /** Answers a CORS preflight: 204 with the grant, or 403 with no CORS headers at all. */
-function preflight(req: NextRequest, cfg: AppConfig, traceId: string): Response {
+function preflight(req: NextRequest, rt: Runtime, traceId: string): Response {
+  const cfg = rt.config;
   const result = checkPreflight(req.headers, cfg.allowedOrigins);
-  let res: Response;
-  if (result.ok) {
-    res = new Response(null, { status: 204, headers: result.grant });
-  } else {
-    getSecurityLogger().log('warn', 'origin_validation_failed', 'CORS preflight refused', {
-      traceId,
-      origin: req.headers.get('origin'),
-      userAgent: req.headers.get('user-agent'),
-      endpoint: req.nextUrl.pathname,
-      method: req.method,
-    }, { reason: result.reason });
-    res = errorResponse('origin_not_allowed', traceId);
-    res.headers.set('Vary', 'Origin');
-  }
-  applySecurityHeaders(res.headers, cfg.isProduction);
-  res.headers.set('X-Trace-Id', traceId);
-  return res;
+  const fields = { traceId, origin: req.headers.get('origin'), userAgent: req.headers.get('user-agent'), endpoint: req.nextUrl.pathname, method: req.method };
+  if (!result.ok) rt.logger.log('warn', 'origin_validation_failed', 'CORS preflight refused', fields, { reason: result.reason });
+  const res = result.ok ? new Response(null, { status: 204, headers: result.grant }) : errorResponse('origin_not_allowed', traceId);
+  // A refused preflight must carry no grant: the finaliser sees no listed origin.
+  return finalize(res, { traceId, production: cfg.isProduction, origin: result.ok ? fields.origin : null, allowedOrigins: cfg.allowedOrigins });
 }
 
-/** Lets the request through with its trace id, CORS grant (when allowed) and security headers. */
-function tag(req: NextRequest, cfg: AppConfig, traceId: string): NextResponse {
-  const forwarded = new Headers(req.headers);
-  // Only the middleware may set this: a client-sent value is replaced.
-  forwarded.set('x-trace-id', traceId);
-  const res = NextResponse.next({ request: { headers: forwarded } });
-  res.headers.set('X-Trace-Id', traceId);
-  if (req.nextUrl.pathname.startsWith('/api/')) {
-    const origin = req.headers.get('origin');
-    if (origin !== null && cfg.allowedOrigins.has(origin)) applyCorsHeaders(res.headers, origin);
-    else res.headers.set('Vary', 'Origin');
-    applySecurityHeaders(res.headers, cfg.isProduction);
-  } else if (cfg.clerk) {
-    // Pages with Clerk on: Clerk's script and API come from its Frontend API host.
-    res.headers.set('Content-Security-Policy', clerkPageCsp(cfg.clerk.publishableKey));
-  }
-  return res;
-}
+// Clerk's debug headers name the verification failure ("Invalid JWT algorithm…").
+// Next's own x-middleware-* instructions must stay (Next acts on them); the front
+// door removes whatever of them Next leaves on the answer (server/front-door.ts).
+const CLERK_DEBUG = /^x-clerk-/i;
 
-const clerkCsp = new Map<string, string>();
-function clerkPageCsp(publishableKey: string): string {
-  let csp = clerkCsp.get(publishableKey);
-  if (csp === undefined) {
-    csp = pageCsp(clerkFrontendApiHost(publishableKey));
-    clerkCsp.set(publishableKey, csp);
-  }
-  return csp;
+/** The page answer with Clerk's page CSP, minus Clerk's debug headers. */
+function withoutInternals(res: Response, csp: string): Response {
+  res.headers.set('Content-Security-Policy', csp);
+  for (const name of [...res.headers.keys()]) if (CLERK_DEBUG.test(name)) res.headers.delete(name);
+  return res;
 }

@@ -1,33 +1,37 @@
 import type { NextConfig } from 'next';
+import { PHASE_DEVELOPMENT_SERVER } from 'next/constants';
 import { pageCsp } from './lib/page-csp';
-import { PERMISSIONS_DENY_ALL, SPEC_SECURITY_HEADERS } from './lib/security-headers';
+import { PERMISSIONS_DENY_ALL, SPEC_SECURITY_HEADERS } from './lib/http/security-headers';
 
-// Page headers live here; API headers are set per response by the route and
-// middleware from the runtime configuration. With Clerk configured the
-// middleware replaces the page CSP with one that allows Clerk's origins.
-const PAGE_CSP = pageCsp();
-
-const nextConfig: NextConfig = {
-  poweredByHeader: false,
-  // Middleware otherwise sees 127.0.0.1/[::1] rewritten to "localhost" in request.url;
-  // Clerk's middleware rewrites to that URL, which Next then takes for another origin
-  // and proxies to itself, so every request with Clerk on fails when the server listens
-  // on a loopback address (HOST=127.0.0.1 behind a proxy). tests/e2e/clerk.test.ts.
-  skipMiddlewareUrlNormalize: true,
-  reactStrictMode: true,
-  async headers() {
-    return [
-      {
-        source: '/:path*',
-        headers: [
-          ...Object.entries(SPEC_SECURITY_HEADERS).map(([key, value]) => ({ key, value })),
-          { key: 'Content-Security-Policy', value: PAGE_CSP },
-          { key: 'Permissions-Policy', value: PERMISSIONS_DENY_ALL.replace('microphone=()', 'microphone=(self)') },
-          { key: 'Cross-Origin-Opener-Policy', value: 'same-origin' },
-        ],
-      },
-    ];
-  },
-};
-
-export default nextConfig;
+/**
+ * Page headers live here (Next bakes them into the build); every API answer
+ * gets its headers from the route's finaliser (lib/pipeline/finalize.ts).
+ * With Clerk configured the middleware replaces the page CSP with one that
+ * allows Clerk's origins. Under the dev server the CSP also admits what Next's
+ * dev runtime needs (lib/page-csp.ts).
+ */
+export default function config(phase: string): NextConfig {
+  const dev = phase === PHASE_DEVELOPMENT_SERVER;
+  return {
+    poweredByHeader: false,
+    // Middleware otherwise sees 127.0.0.1/[::1] rewritten to "localhost" in request.url;
+    // Clerk's middleware rewrites to that URL, which Next then takes for another origin
+    // and proxies to itself, so every page request with Clerk on fails when the server
+    // listens on a loopback address. tests/e2e/clerk.test.ts.
+    skipMiddlewareUrlNormalize: true,
+    reactStrictMode: true,
+    async headers() {
+      return [
+        {
+          source: '/:path*',
+          headers: [
+            ...Object.entries(SPEC_SECURITY_HEADERS).map(([key, value]) => ({ key, value })),
+            { key: 'Content-Security-Policy', value: pageCsp(undefined, dev) },
+            { key: 'Permissions-Policy', value: PERMISSIONS_DENY_ALL.replace('microphone=()', 'microphone=(self)') },
+            { key: 'Cross-Origin-Opener-Policy', value: 'same-origin' },
+          ],
+        },
+      ];
+    },
+  };
+}

@@ -1,12 +1,13 @@
 import { ClerkProvider } from '@clerk/nextjs';
-import { getConfig, type AppConfig } from '@/lib/config';
+import type { AppConfig } from '@/lib/config';
+import { getRuntime } from '@/lib/runtime';
 import { MAX_INSTRUCTIONS_CHARS } from '@/lib/validation';
 import { ClerkSession } from './voice/ClerkSession';
 import { DevSession } from './voice/DevSession';
 import type { VoicePageConfig } from './voice/VoiceApp';
 
 // Settings come from the server's configuration at request time (the one
-// source, lib/config.ts), never from the build or a hand-kept copy.
+// source, lib/runtime.ts), never from the build or a hand-kept copy.
 export const dynamic = 'force-dynamic';
 
 /** Anything else is a stand-in (the demo, tests): its keys cannot open a real call. */
@@ -26,7 +27,7 @@ function pageConfig(cfg: AppConfig): VoicePageConfig {
 export default function Home() {
   let cfg: AppConfig;
   try {
-    cfg = getConfig();
+    cfg = getRuntime().config;
   } catch {
     return (
       <main className="app">

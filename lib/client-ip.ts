@@ -1,9 +1,10 @@
 import { isIP } from 'node:net';
+import type { AppConfig } from './config';
 
 /**
  * The client address used to key limits and logs.
  *
- * The production entry point (`scripts/server.mjs`) appends the socket peer to
+ * The front door (`server/front-door.ts`) appends the socket peer to
  * `X-Forwarded-For`, so the list always ends with an address this process saw
  * itself. With `trustedProxyHops` = N, the N proxies in front each appended the
  * peer they saw, and the client is the entry N from the right; everything left
@@ -21,6 +22,20 @@ export function clientIp(forwardedFor: string | null, trustedProxyHops = 0): str
   // the furthest address anyone we trust recorded.
   const index = Math.max(0, hops.length - 1 - trustedProxyHops);
   return ipKey(hops[index].trim());
+}
+
+/**
+ * The client address of a request: from the one platform header named by
+ * `CLIENT_IP_HEADER` when the platform sits in front (README "Production
+ * setups"), else from the front door's X-Forwarded-For entry.
+ */
+export function requestIp(headers: Headers, config: Pick<AppConfig, 'clientIpHeader' | 'trustedProxyHops'>): string {
+  if (config.clientIpHeader !== undefined) {
+    const sent = headers.get(config.clientIpHeader);
+    // One address only: a list means something in front appended to it, and nothing here can tell which entry is real.
+    return sent === null || sent.includes(',') ? 'unknown' : ipKey(sent.trim());
+  }
+  return clientIp(headers.get('x-forwarded-for'), config.trustedProxyHops);
 }
 
 /**

@@ -1,31 +1,59 @@
+import type { LogLevel, SecurityEvent } from './security-logger';
+
 /**
- * Request failures are values with a stable code; this table is the only
- * place that maps a code to a status and a generic, secret-free message
- * (STYLE.md §4). Bodies never carry stack traces, upstream text or config.
+ * Request failures are values with a stable code. This catalog is the only
+ * place that says, for each code, the status, the generic secret-free message,
+ * the log event and level of a refusal, and the headers it always carries.
+ * Guards refuse with a code (lib/pipeline/refuse.ts); they decide nothing of
+ * this themselves. Bodies never carry stack traces, upstream text or config.
+ *
+ * `event: null` marks answers that are not security events (a 404, a 405).
  */
 
+interface ErrorSpec {
+  readonly status: number;
+  readonly message: string;
+  readonly event: SecurityEvent | null;
+  readonly level: LogLevel;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+// RFC 6750 §3: a 401 names the scheme; `error="invalid_token"` only when a token was presented.
+const REALM = 'Bearer realm="realtime-token"';
+
 export const ERRORS = {
-  method_not_allowed: { status: 405, message: 'Only POST is supported on this endpoint.' },
-  unsupported_media_type: { status: 415, message: 'Send the request body as application/json.' },
-  body_too_large: { status: 413, message: 'The request body is too large.' },
-  origin_not_allowed: { status: 403, message: 'This origin is not allowed to request tokens.' },
-  rate_limited: { status: 429, message: 'Too many requests. Retry after the time in the Retry-After header.' },
-  service_unavailable: { status: 503, message: 'The token service is not configured. Contact the operator.' },
-  auth_missing: { status: 401, message: 'Authentication is required.' },
-  auth_invalid: { status: 401, message: 'The credentials are invalid or expired.' },
-  auth_malformed: { status: 400, message: 'The Authorization header must be "Bearer <token>".' },
-  body_invalid: { status: 400, message: 'The request body is invalid.' },
-  json_invalid: { status: 400, message: 'The request body is not valid JSON.' },
-  upstream_error: { status: 502, message: 'The voice service could not be reached. Try again shortly.' },
-  upstream_auth: { status: 502, message: 'The voice service refused the request. Contact the operator.' },
-  upstream_rejected: { status: 502, message: 'The voice service rejected the session settings.' },
-  upstream_timeout: { status: 504, message: 'The voice service did not answer in time. Try again shortly.' },
-  upstream_rate_limited: { status: 503, message: 'The voice service is busy or out of quota. Retry later.' },
-  not_found: { status: 404, message: 'Not found.' },
-  internal_error: { status: 500, message: 'Something went wrong. Quote the trace id when you report it.' },
-} as const satisfies Record<string, { status: number; message: string }>;
+  method_not_allowed: { status: 405, message: 'Only POST is supported on this endpoint.', event: null, level: 'info' },
+  unsupported_media_type: { status: 415, message: 'Send the request body as application/json.', event: 'input_validation_failed', level: 'warn' },
+  body_too_large: { status: 413, message: 'The request body is too large.', event: 'input_validation_failed', level: 'warn' },
+  origin_not_allowed: { status: 403, message: 'This origin is not allowed to request tokens.', event: 'origin_validation_failed', level: 'warn' },
+  rate_limited: { status: 429, message: 'Too many requests. Retry after the time in the Retry-After header.', event: 'rate_limit_exceeded', level: 'warn' },
+  service_unavailable: { status: 503, message: 'The token service is not configured. Contact the operator.', event: 'config_error', level: 'error' },
+  auth_missing: { status: 401, message: 'Authentication is required.', event: 'auth_failure', level: 'warn', headers: { 'WWW-Authenticate': REALM } },
+  auth_invalid: {
+    status: 401,
+    message: 'The credentials are invalid or expired.',
+    event: 'auth_failure',
+    level: 'warn',
+    headers: { 'WWW-Authenticate': `${REALM}, error="invalid_token"` },
+  },
+  auth_malformed: { status: 400, message: 'The Authorization header must be "Bearer <token>".', event: 'auth_failure', level: 'warn' },
+  body_invalid: { status: 400, message: 'The request body is invalid.', event: 'input_validation_failed', level: 'warn' },
+  json_invalid: { status: 400, message: 'The request body is not valid JSON.', event: 'input_validation_failed', level: 'warn' },
+  upstream_error: { status: 502, message: 'The voice service could not be reached. Try again shortly.', event: 'upstream_error', level: 'error' },
+  upstream_auth: { status: 502, message: 'The voice service refused the request. Contact the operator.', event: 'upstream_error', level: 'critical' },
+  upstream_rejected: { status: 502, message: 'The voice service rejected the session settings.', event: 'upstream_error', level: 'warn' },
+  upstream_timeout: { status: 504, message: 'The voice service did not answer in time. Try again shortly.', event: 'upstream_error', level: 'error' },
+  upstream_rate_limited: { status: 503, message: 'The voice service is busy or out of quota. Retry later.', event: 'upstream_error', level: 'error' },
+  not_found: { status: 404, message: 'Not found.', event: null, level: 'info' },
+  internal_error: { status: 500, message: 'Something went wrong. Quote the trace id when you report it.', event: 'internal_error', level: 'error' },
+} as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+/** The catalog entry for `code`, typed as the common shape. */
+export function errorSpec(code: ErrorCode): ErrorSpec {
+  return ERRORS[code];
+}
 
 export interface ErrorBody {
   error: ErrorCode;
@@ -35,13 +63,15 @@ export interface ErrorBody {
   issues?: ReadonlyArray<{ field: string; message: string }>;
 }
 
-/** JSON error response with the table's status and message. */
+/** JSON error response with the catalog's status, message and headers (`extra.headers` win). */
 export function errorResponse(
   code: ErrorCode,
   traceId: string,
   extra: { headers?: HeadersInit; issues?: ErrorBody['issues'] } = {},
 ): Response {
-  const { status, message } = ERRORS[code];
+  const { status, message, headers: fixed } = errorSpec(code);
   const body: ErrorBody = { error: code, message, traceId, ...(extra.issues ? { issues: extra.issues } : {}) };
-  return Response.json(body, { status, headers: extra.headers });
+  const headers = new Headers(fixed);
+  new Headers(extra.headers).forEach((value, name) => headers.set(name, value));
+  return Response.json(body, { status, headers });
 }

@@ -1,9 +1,9 @@
-import type { RateLimitStore } from './rate-limit';
-import type { LimiterState } from './resilient-store';
+import type { RateLimitStore } from './limits/store';
+import type { LimiterState } from './limits/resilient';
 import type { Runtime } from './runtime';
 
 /**
- * The readiness signal (issue 4 "Operations"): whether the limiter runs on
+ * The readiness signal: whether the limiter runs on
  * its shared store. It says nothing else — no URLs, hosts, versions or errors —
  * so it is safe to expose to a load balancer without auth.
  */

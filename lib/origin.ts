@@ -4,6 +4,21 @@
  * and the opaque origin `null` (sandboxed iframes, file:, data:) never matches.
  */
 
+/**
+ * Canonical form of an origin, or `undefined` when the text is not a bare
+ * origin (paths, queries, credentials, wildcards and `null` are refused).
+ */
+export function normalizeOrigin(text: string): string | undefined {
+  // Backslashes too: WHATWG URL reads "\" as "/" in http(s), so "https://a.com\p" would silently drop a path.
+  if (!/^https?:\/\/[^/\\?#*@\s]+$/i.test(text)) return undefined;
+  try {
+    const url = new URL(text);
+    return url.origin === 'null' ? undefined : url.origin;
+  } catch {
+    return undefined;
+  }
+}
+
 export type OriginCheck =
   | { readonly ok: true; readonly origin: string | null }
   | { readonly ok: false; readonly reason: string };

@@ -16,17 +16,21 @@ export function clerkFrontendApiHost(publishableKey: string): string | undefined
   return /^[a-z0-9.-]+\.[a-z]{2,}$/i.test(host) ? host.toLowerCase() : undefined;
 }
 
-/** Builds the page CSP; `clerkHost` adds Clerk's origins. */
-export function pageCsp(clerkHost?: string): string {
+/**
+ * Builds the page CSP; `clerkHost` adds Clerk's origins. `dev` (a development
+ * build only) adds what Next's dev runtime needs: `eval` for its module
+ * runtime and the hot-reload WebSocket; the production policy is unchanged.
+ */
+export function pageCsp(clerkHost?: string, dev = false): string {
   const clerk = clerkHost ? ` https://${clerkHost}` : '';
   const challenge = clerkHost ? ' https://challenges.cloudflare.com' : '';
   return [
     "default-src 'self'",
     // Next's App Router bootstraps with inline scripts; there is no user HTML on the page.
-    `script-src 'self' 'unsafe-inline'${clerk}${challenge}`,
+    `script-src 'self' 'unsafe-inline'${dev ? " 'unsafe-eval'" : ''}${clerk}${challenge}`,
     "style-src 'self' 'unsafe-inline'",
     `img-src 'self' data:${clerkHost ? ' https://img.clerk.com' : ''}`,
-    `connect-src 'self' https://api.openai.com${clerk}`,
+    `connect-src 'self'${dev ? ' ws: wss:' : ''} https://api.openai.com${clerk}`,
     "media-src 'self' blob:",
     `worker-src 'self'${clerkHost ? ' blob:' : ''}`,
     `frame-src ${clerkHost ? challenge.trim() : "'none'"}`,

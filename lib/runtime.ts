@@ -1,21 +1,23 @@
-import { getConfig, type AppConfig } from './config';
-import { MemoryRateLimitStore, type RateLimitStore } from './rate-limit';
-import { RedisRateLimitStore } from './redis-store';
-import { ResilientRateLimitStore } from './resilient-store';
+import { loadConfig, type AppConfig } from './config';
+import { createStore } from './limits/create';
+import type { RateLimitStore } from './limits/store';
 import { getSecurityLogger, type SecurityLogger } from './security-logger';
-import { createTokenRequestSchema, type TokenRequestSchema } from './validation';
 
 /**
  * Everything a request needs that is built once per process: configuration,
- * the limiter store, the logger, the request schema and the outbound fetch.
- * Held on `globalThis` because Next bundles each route and the middleware
- * separately, and one process must share one limiter state.
+ * the limiter store, the logger, the outbound fetch and the clock.
+ *
+ * {@link getRuntime} is the one accessor: routes, the middleware, pages, the
+ * health route and the front door all call it, so a test that injects a
+ * runtime with {@link setRuntime} reaches every layer. It is held on
+ * `globalThis` because Next bundles each route and the middleware separately
+ * (and the front door is bundled apart from Next), and one process must share
+ * one limiter state.
  */
 export interface Runtime {
   readonly config: AppConfig;
   readonly store: RateLimitStore;
   readonly logger: SecurityLogger;
-  readonly schema: TokenRequestSchema;
   readonly fetch: typeof fetch;
   readonly now: () => number;
 }
@@ -31,36 +33,18 @@ export function createRuntime(parts: Partial<Runtime> & { config: AppConfig }): 
     config,
     store: parts.store ?? createStore(config, logger, parts.now),
     logger,
-    schema: parts.schema ?? createTokenRequestSchema(config),
     fetch: parts.fetch ?? ((input, init) => fetch(input, init)),
     now: parts.now ?? Date.now,
   };
 }
 
 /**
- * The limiter store for `config`: with `REDIS_URL`, Redis shared by every
- * instance, falling back to per-process memory while Redis fails (issue 4);
- * without it, memory only.
+ * The process-wide runtime, created on first use from the environment.
+ * @throws {ConfigError} when the environment is invalid (nothing is cached then)
  */
-export function createStore(config: AppConfig, logger: SecurityLogger, now?: () => number): RateLimitStore {
-  const memory = new MemoryRateLimitStore({
-    maxKeys: config.rateLimitMaxKeys,
-    sweepIntervalMs: config.rateLimitSweepMs,
-    now,
-  });
-  if (config.redisUrl === undefined) return memory;
-  const redis = new RedisRateLimitStore({
-    url: config.redisUrl,
-    prefix: config.rateLimitPrefix,
-    timeoutMs: config.redisTimeoutMs,
-  });
-  return new ResilientRateLimitStore({ primary: redis, fallback: memory, logger, now });
-}
-
-/** The process-wide runtime, created on first use from the environment. */
 export function getRuntime(): Runtime {
   const holder = globalThis as RuntimeHolder;
-  return (holder[RUNTIME_KEY] ??= createRuntime({ config: getConfig() }));
+  return (holder[RUNTIME_KEY] ??= createRuntime({ config: loadConfig() }));
 }
 
 /** Replaces the process-wide runtime (tests and embedding servers); returns the old one. */

@@ -12,6 +12,7 @@
  * Environment: PORT (default 3000), HOST (default 0.0.0.0), plus the app's
  * variables, read by lib/config.ts when the server starts.
  */
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import next from 'next';
 
@@ -26,6 +27,11 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error('PORT must be a whole number between 0 and 65535');
   process.exit(1);
 }
+
+// The route refuses requests without this process's marker (lib/guards/front-door.ts):
+// only requests that passed through here had their client address recorded.
+const marker = randomBytes(16).toString('hex');
+process.env.RTG_FRONT_DOOR_MARKER = marker;
 
 const app = next({ dev: false, dir: new URL('..', import.meta.url).pathname, hostname: host, port });
 const handle = app.getRequestHandler();
@@ -43,6 +49,7 @@ const server = createServer((req, res) => {
   const sent = req.headers['x-forwarded-for'];
   const chain = Array.isArray(sent) ? sent.join(', ') : sent;
   req.headers['x-forwarded-for'] = chain ? `${chain}, ${peer}` : peer;
+  req.headers['x-rtg-front-door'] = marker;
   handle(req, res).catch(() => {
     if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' });
     res.end('{"error":"internal_error","message":"Something went wrong."}');

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RatePolicy } from '@/lib/config';
-import { MemoryRateLimitStore, type RateLimitResult, type RateLimitStore } from '@/lib/rate-limit';
-import { RedisRateLimitStore } from '@/lib/redis-store';
+import type { RatePolicy } from '@/lib/limits/store';
+import { MemoryRateLimitStore } from '@/lib/limits/memory';
+import type { RateLimitResult, RateLimitStore } from '@/lib/limits/store';
+import { RedisRateLimitStore } from '@/lib/limits/redis';
 import { startRedis, type RedisServer } from '../support/redis';
 
 /**

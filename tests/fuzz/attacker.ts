@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { SignJWT } from 'jose';
 import { randomBytes } from 'node:crypto';
 import { b64url, createClerkTestKeys, signJwt, unsignedJwt, type ClerkTestKeys } from '../support/tokens';
+import { FRONT_DOOR_HEADER } from '@/lib/guards/front-door';
+import { FRONT_DOOR_MARKER } from '../support/runtime';
 
 /**
  * The attacker model for the fuzz properties: random requests to
@@ -449,6 +451,7 @@ export function toRequest(c: FuzzCase): Request {
   for (const [name, value] of Object.entries(c.auth.headers)) headers.set(name, value);
   if (c.traceparent !== null) headers.set('traceparent', c.traceparent);
   headers.set('x-forwarded-for', c.forwardedFor ? `${c.forwardedFor}, ${PEER}` : PEER);
+  headers.set(FRONT_DOOR_HEADER, FRONT_DOOR_MARKER);
   const hasBody = c.method !== 'GET' && c.method !== 'HEAD' && c.body.bytes.byteLength > 0;
   return new Request(`${URL_TOKEN}${c.auth.query ?? ''}`, { method: c.method, headers, body: hasBody ? c.body.bytes.slice() : undefined });
 }

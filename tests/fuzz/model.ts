@@ -1,4 +1,5 @@
-import type { AppConfig, RatePolicy } from '@/lib/config';
+import type { AppConfig } from '@/lib/config';
+import type { RatePolicy } from '@/lib/limits/store';
 import { sanitizeInstructions } from '@/lib/validation';
 import type { AuthOutcome, FuzzCase } from './attacker';
 

@@ -60,12 +60,15 @@ const KINDS: Kind[] = [
     return call(POST, tokenRequest());
   }, 'present', /^(299|300)$/],
   ['500 internal error', 500, async (h) => {
-    const schema = {
-      safeParse: () => {
-        throw new Error('validator crashed');
-      },
-    } as unknown as Runtime['schema'];
-    setRuntime(createRuntime({ ...h.rt.runtime, schema }));
+    // The store answers the IP limits, then crashes on the per-user check.
+    const real = h.rt.runtime.store;
+    let hits = 0;
+    const store: Runtime['store'] = {
+      hit: (key, policy) => (++hits >= 2 ? Promise.reject(new Error('store crashed')) : real.hit(key, policy)),
+      peek: (key, policy) => real.peek(key, policy),
+      close: async () => {},
+    };
+    setRuntime(createRuntime({ ...h.rt.runtime, store }));
     return call(POST, tokenRequest());
   }, 'present', null],
   ['502 upstream_error', 502, async (h) => {

@@ -27,7 +27,7 @@ function use(env: Record<string, string>): Runtime {
 }
 
 async function health(): Promise<{ status: number; headers: Headers; text: string }> {
-  const res = await GET();
+  const res = await GET(new Request('http://localhost:3000/api/health'));
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
 
@@ -89,7 +89,7 @@ describe('GET /api/health', () => {
 
   it('HEAD answers the same status without a body', async () => {
     use({});
-    const res = await HEAD();
+    const res = await HEAD(new Request('http://localhost:3000/api/health', { method: 'HEAD' }));
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('');
   });
@@ -99,8 +99,6 @@ describe('GET /api/health', () => {
     // getRuntime() reads the environment; a bad REDIS_URL makes it throw.
     const saved = process.env.REDIS_URL;
     process.env.REDIS_URL = 'http://not-redis.example';
-    const { resetConfig } = await import('@/lib/config');
-    resetConfig();
     try {
       const res = await health();
       expect(res.status).toBe(503);
@@ -108,7 +106,6 @@ describe('GET /api/health', () => {
     } finally {
       if (saved === undefined) delete process.env.REDIS_URL;
       else process.env.REDIS_URL = saved;
-      resetConfig();
       setRuntime(undefined);
     }
   });

@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { setRuntime } from '@/lib/runtime';
 import type { SecurityLogEntry } from '@/lib/security-logger';
+import { FRONT_DOOR_HEADER } from '@/lib/guards/front-door';
 import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
-import { baseEnv, testRuntime, type TestRuntime } from '../support/runtime';
+import { baseEnv, FRONT_DOOR_MARKER, testRuntime, type TestRuntime } from '../support/runtime';
 import { signJwt } from '../support/tokens';
 
 /**
@@ -21,6 +22,8 @@ export const ALLOWED_ORIGIN = 'https://app.example.com';
 export const SERVER_KEY = baseEnv().OPENAI_API_KEY;
 /** The socket peer that scripts/server.mjs would append to X-Forwarded-For. */
 export const PEER_IP = '203.0.113.7';
+/** The header the front door stamps on what it forwards. */
+export const THROUGH_DOOR: Readonly<Record<string, string>> = { [FRONT_DOOR_HEADER]: FRONT_DOOR_MARKER };
 
 export interface Harness {
   readonly upstream: MockOpenAI;
@@ -110,6 +113,7 @@ export async function tokenRequest(options: RequestOptions = {}): Promise<Reques
   if (contentType !== null) headers.set('content-type', contentType);
   const forwardedFor = options.forwardedFor === undefined ? PEER_IP : options.forwardedFor;
   if (forwardedFor !== null) headers.set('x-forwarded-for', forwardedFor);
+  headers.set(FRONT_DOOR_HEADER, FRONT_DOOR_MARKER);
   for (const [name, value] of Object.entries(options.headers ?? {})) headers.set(name, value);
   const method = options.method ?? 'POST';
   let body: BodyInit | undefined;

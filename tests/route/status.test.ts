@@ -9,6 +9,7 @@ import {
   call,
   read,
   sequential,
+  THROUGH_DOOR,
   tokenRequest,
   URL_TOKEN,
   routeHarness,
@@ -96,7 +97,7 @@ describe('400', () => {
     });
     const req = new Request(URL_TOKEN, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${await signJwt()}`, 'x-forwarded-for': '203.0.113.7' },
+      headers: { ...THROUGH_DOOR, 'content-type': 'application/json', authorization: `Bearer ${await signJwt()}`, 'x-forwarded-for': '203.0.113.7' },
       body: stream,
       duplex: 'half',
     } as RequestInit);
@@ -238,7 +239,7 @@ describe('413', () => {
     });
     const req = new Request(URL_TOKEN, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-length': String(16 * 1024 + 1), authorization: `Bearer ${await signJwt()}` },
+      headers: { ...THROUGH_DOOR, 'content-type': 'application/json', 'content-length': String(16 * 1024 + 1), authorization: `Bearer ${await signJwt()}` },
       body: stream,
       duplex: 'half',
     } as RequestInit);
@@ -277,7 +278,7 @@ describe('413', () => {
         cancelled = true;
       },
     });
-    const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${await signJwt()}` };
+    const headers: Record<string, string> = { ...THROUGH_DOOR, 'content-type': 'application/json', authorization: `Bearer ${await signJwt()}` };
     if (contentLength !== null) headers['content-length'] = contentLength;
     const req = new Request(URL_TOKEN, { method: 'POST', headers, body: stream, duplex: 'half' } as RequestInit);
     const res = await read(await POST(req));

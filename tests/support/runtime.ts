@@ -3,6 +3,12 @@ import { createRuntime, type Runtime } from '@/lib/runtime';
 import { createSecurityLogger, type SecurityLogEntry } from '@/lib/security-logger';
 import { TEST_JWT_SECRET } from './tokens';
 
+/**
+ * The marker the front door (server/front-door.ts) would stamp on each request
+ * it forwards; in-process route tests play the door's part.
+ */
+export const FRONT_DOOR_MARKER = '0123456789abcdef0123456789abcdef';
+
 /** A complete, valid environment for in-process tests. */
 export function baseEnv(openaiBaseUrl = 'http://127.0.0.1:9/v1'): Record<string, string> {
   return {
@@ -12,6 +18,7 @@ export function baseEnv(openaiBaseUrl = 'http://127.0.0.1:9/v1'): Record<string,
     ALLOWED_ORIGINS: 'https://app.example.com,http://localhost:3000',
     JWT_SECRET: TEST_JWT_SECRET,
     UPSTREAM_TIMEOUT_MS: '1000',
+    RTG_FRONT_DOOR_MARKER: FRONT_DOOR_MARKER,
   };
 }
 

@@ -5,8 +5,8 @@ import {
   DEFAULT_ALLOWED_MODELS,
   DEFAULT_ALLOWED_VOICES,
   loadConfig,
-  normalizeOrigin,
 } from '@/lib/config';
+import { normalizeOrigin } from '@/lib/origin';
 
 /** A value no error message may ever contain. */
 const CANARY = 'CANARY-7f3a9c';

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { RatePolicy } from '@/lib/config';
-import { MemoryRateLimitStore, rateLimitHeaders, type RateLimitResult } from '@/lib/rate-limit';
+import type { RatePolicy } from '@/lib/limits/store';
+import { rateLimitHeaders } from '@/lib/http/rate-limit-headers';
+import { MemoryRateLimitStore } from '@/lib/limits/memory';
+import type { RateLimitResult } from '@/lib/limits/store';
 
 const T0 = 1_700_000_000_000;
 
@@ -359,6 +361,7 @@ describe('rateLimitHeaders', () => {
   const now = 1_700_000_000_000;
   const ok = (p: RatePolicy, remaining: number, resetInMs: number): RateLimitResult => ({
     allowed: true,
+    reason: 'allowed',
     policy: p,
     limit: p.limit,
     remaining,
@@ -367,6 +370,7 @@ describe('rateLimitHeaders', () => {
   });
   const refusedResult = (p: RatePolicy, waitMs: number): RateLimitResult => ({
     allowed: false,
+    reason: 'limited',
     policy: p,
     limit: p.limit,
     remaining: 0,

@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { RatePolicy } from '@/lib/config';
+import type { RatePolicy } from '@/lib/limits/store';
+import { HIT_SCRIPT, PEEK_SCRIPT } from '@/lib/limits/lua';
 import {
   classifyRedisError,
-  HIT_SCRIPT,
-  PEEK_SCRIPT,
   RedisRateLimitStore,
   RedisStoreError,
   type RedisStoreOptions,
-} from '@/lib/redis-store';
+} from '@/lib/limits/redis';
 import { startRedis, type RedisServer } from '../support/redis';
 
 /**

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { RatePolicy } from '@/lib/config';
-import { MemoryRateLimitStore, type RateLimitResult } from '@/lib/rate-limit';
-import { RedisRateLimitStore, RedisStoreError, type RedisFailure } from '@/lib/redis-store';
-import { ResilientRateLimitStore, type PrimaryStore } from '@/lib/resilient-store';
+import type { RatePolicy } from '@/lib/limits/store';
+import { MemoryRateLimitStore } from '@/lib/limits/memory';
+import type { RateLimitResult } from '@/lib/limits/store';
+import { RedisRateLimitStore, RedisStoreError, type RedisFailure } from '@/lib/limits/redis';
+import { ResilientRateLimitStore, type PrimaryStore } from '@/lib/limits/resilient';
 import { createSecurityLogger, type SecurityLogEntry } from '@/lib/security-logger';
 import { startRedis, type RedisServer } from '../support/redis';
 

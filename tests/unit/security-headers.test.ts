@@ -4,7 +4,7 @@ import {
   HSTS_VALUE,
   PERMISSIONS_DENY_ALL,
   SPEC_SECURITY_HEADERS,
-} from '@/lib/security-headers';
+} from '@/lib/http/security-headers';
 
 /** Expected API headers; `null` means the header must be absent (helmet's habit). */
 const API_HEADERS: Record<string, string | null> = {

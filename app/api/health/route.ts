@@ -1,6 +1,5 @@
 import { checkHealth } from '@/lib/health';
-import { getRuntime, type Runtime } from '@/lib/runtime';
-import { applySecurityHeaders } from '@/lib/security-headers';
+import { answerWith, methodNotAllowed, pipeline } from '@/lib/pipeline/run';
 
 /**
  * GET /api/health — readiness: `{"status":"ok"|"degraded","limiter":"memory"|"redis"|"redis-degraded"}`.
@@ -10,31 +9,19 @@ import { applySecurityHeaders } from '@/lib/security-headers';
  * Redis is down would turn a limiter outage into a full one. Alert on
  * `status` or on the `rate_limit_store_degraded` log event instead.
  */
-
 export const runtime = 'nodejs';
 export const dynamic = 'force-dynamic';
 
-async function answer(): Promise<Response> {
-  let rt: Runtime;
-  try {
-    rt = getRuntime();
-  } catch {
-    return respond({ status: 'unavailable' }, 503, false);
-  }
-  return respond(await checkHealth(rt), 200, rt.config.isProduction);
-}
+const METHODS = 'GET, HEAD';
 
-function respond(body: object, status: number, production: boolean): Response {
-  const response = Response.json(body, { status });
-  applySecurityHeaders(response.headers, production);
-  return response;
-}
+export const GET = pipeline([answerWith('health', async (ctx) => Response.json(await checkHealth(ctx.rt), { status: 200 }))], {
+  unavailable: () => Response.json({ status: 'unavailable' }, { status: 503 }),
+});
 
-export function GET(): Promise<Response> {
-  return answer();
-}
-
-export async function HEAD(): Promise<Response> {
-  const response = await answer();
+export async function HEAD(req: Request): Promise<Response> {
+  const response = await GET(req);
   return new Response(null, { status: response.status, headers: response.headers });
 }
+
+const refuse = methodNotAllowed(METHODS);
+export { refuse as DELETE, refuse as OPTIONS, refuse as PATCH, refuse as POST, refuse as PUT };

@@ -1,4 +1,5 @@
-import type { RatePolicy } from './config';
+import { expire, push, type Entry } from './ring';
+import { admitted, peeked, refused, type Clock, type RatePolicy, type RateLimitResult, type LocalRateLimitStore } from './store';
 
 /**
  * Exact sliding-window rate limiting.
@@ -9,45 +10,6 @@ import type { RatePolicy } from './config';
  * admitted when fewer than N admits lie inside the window, so each check is
  * O(1) amortised and a key costs at most N numbers.
  */
-
-export interface RateLimitResult {
-  readonly allowed: boolean;
-  readonly policy: RatePolicy;
-  readonly limit: number;
-  /** Admits still available right now (after this one, if it was admitted). */
-  readonly remaining: number;
-  /** Unix ms when one more unit of quota frees up (the oldest admit leaves the window). */
-  readonly resetAt: number;
-  /** Milliseconds to wait before a retry can succeed; 0 when allowed. */
-  readonly retryAfterMs: number;
-}
-
-/** The seam between the in-memory and the Redis store; both pass tests/contract. */
-export interface RateLimitStore {
-  /** Admits and records one request for `key` if the policy allows it. */
-  hit(key: string, policy: RatePolicy): Promise<RateLimitResult>;
-  /** Reports the state for `key` without recording anything. */
-  peek(key: string, policy: RatePolicy): Promise<RateLimitResult>;
-  /** Releases timers and connections. */
-  close(): Promise<void>;
-}
-
-export type Clock = () => number;
-
-interface Entry {
-  /** Admit times, oldest at `head`; grows up to the policy's limit. */
-  times: number[];
-  head: number;
-  size: number;
-  windowMs: number;
-  limit: number;
-  /** Where the entry is filed, so eviction and the sweep can remove it. */
-  readonly key: string;
-  readonly bucket: Map<string, Entry>;
-  /** Neighbours in the recency list (least recently used first). */
-  older: Entry | undefined;
-  newer: Entry | undefined;
-}
 
 export interface MemoryStoreOptions {
   /** Most keys tracked at once (default 100 000). */
@@ -74,7 +36,7 @@ export interface MemoryStoreOptions {
  * to the newest end with four pointer writes instead of a Map delete and
  * re-insert, which V8 turns into table rehashing.
  */
-export class MemoryRateLimitStore implements RateLimitStore {
+export class MemoryRateLimitStore implements LocalRateLimitStore {
   private readonly buckets = new Map<string, Map<string, Entry>>();
   private count = 0;
   /** Least recently used entry: where eviction scans start. */
@@ -120,7 +82,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
     let entry = bucket.get(key);
     if (entry === undefined) {
       if (this.count >= this.maxKeys && !this.makeRoom(now)) {
-        return refused(policy, now, policy.windowMs);
+        return refused(policy, now, policy.windowMs, 'store_full');
       }
       entry = {
         times: [],
@@ -146,15 +108,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
       return refused(policy, now, oldest + policy.windowMs - now);
     }
     push(entry, now);
-    const oldest = entry.times[entry.head];
-    return {
-      allowed: true,
-      policy,
-      limit: policy.limit,
-      remaining: policy.limit - entry.size,
-      resetAt: oldest + policy.windowMs,
-      retryAfterMs: 0,
-    };
+    return admitted(policy, policy.limit - entry.size, entry.times[entry.head] + policy.windowMs);
   }
 
   /** Synchronous {@link peek}. */
@@ -163,16 +117,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
     const entry = this.buckets.get(policy.name)?.get(key);
     if (entry) expire(entry, now);
     const size = entry?.size ?? 0;
-    const oldest = entry && size > 0 ? entry.times[entry.head] : now;
-    const full = size >= policy.limit;
-    return {
-      allowed: !full,
-      policy,
-      limit: policy.limit,
-      remaining: policy.limit - size,
-      resetAt: oldest + policy.windowMs,
-      retryAfterMs: full ? oldest + policy.windowMs - now : 0,
-    };
+    return peeked(policy, size, (entry && size > 0 ? entry.times[entry.head] : now) + policy.windowMs, now);
   }
 
   /** Drops every key whose window holds no admits. Runs on the sweep timer. */
@@ -247,69 +192,4 @@ export class MemoryRateLimitStore implements RateLimitStore {
     entry.bucket.delete(entry.key);
     this.count--;
   }
-}
-
-function expire(entry: Entry, now: number): void {
-  const cutoff = now - entry.windowMs;
-  while (entry.size > 0 && entry.times[entry.head] <= cutoff) {
-    entry.head = (entry.head + 1) % entry.times.length;
-    entry.size--;
-  }
-  if (entry.size === 0) {
-    entry.head = 0;
-    entry.times.length = 0;
-  }
-}
-
-function push(entry: Entry, now: number): void {
-  const length = entry.times.length;
-  if (entry.size < length) {
-    entry.times[(entry.head + entry.size) % length] = now;
-  } else if (length === 0) {
-    // An exact one-slot array: V8 gives a pushed-to empty array 17 slots, and
-    // most keys (one request per client) never need a second (bench/ key flood).
-    entry.times = [now];
-  } else {
-    // The ring is full but below the limit: unroll it so it can grow. Growth
-    // is rare (at most `limit` times per key) and keeps idle keys small.
-    if (entry.head !== 0) {
-      entry.times = entry.times.slice(entry.head).concat(entry.times.slice(0, entry.head));
-      entry.head = 0;
-    }
-    entry.times.push(now);
-  }
-  entry.size++;
-}
-
-function refused(policy: RatePolicy, now: number, waitMs: number): RateLimitResult {
-  const wait = Math.max(1, waitMs);
-  return { allowed: false, policy, limit: policy.limit, remaining: 0, resetAt: now + wait, retryAfterMs: wait };
-}
-
-/**
- * Rate-limit response headers for the limiters that ran. `X-RateLimit-*`
- * describe the binding result (the refusal, else the one with the least
- * quota left); `RateLimit-Policy` / `RateLimit` list every policy, as in
- * draft-ietf-httpapi-ratelimit-headers (structured-field lists).
- */
-export function rateLimitHeaders(results: readonly RateLimitResult[], now = Date.now()): Headers {
-  const headers = new Headers();
-  if (results.length === 0) return headers;
-  const binding =
-    results.find((r) => !r.allowed) ?? results.reduce((a, b) => (b.remaining < a.remaining ? b : a));
-  headers.set('X-RateLimit-Limit', String(binding.limit));
-  headers.set('X-RateLimit-Remaining', String(Math.max(0, binding.remaining)));
-  headers.set('X-RateLimit-Reset', String(Math.ceil(binding.resetAt / 1000)));
-  if (!binding.allowed) headers.set('Retry-After', String(Math.max(1, Math.ceil(binding.retryAfterMs / 1000))));
-  headers.set(
-    'RateLimit-Policy',
-    results.map((r) => `"${r.policy.name}";q=${r.limit};w=${Math.round(r.policy.windowMs / 1000)}`).join(', '),
-  );
-  headers.set(
-    'RateLimit',
-    results
-      .map((r) => `"${r.policy.name}";r=${Math.max(0, r.remaining)};t=${Math.max(0, Math.ceil((r.resetAt - now) / 1000))}`)
-      .join(', '),
-  );
-  return headers;
 }

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import Redis from 'ioredis';
-import type { RatePolicy } from './config';
-import type { RateLimitResult, RateLimitStore } from './rate-limit';
+import { HIT_SCRIPT, PEEK_SCRIPT, type LuaScript } from './lua';
+import { admitted, peeked, refused, StoreError, type RatePolicy, type RateLimitResult, type RateLimitStore, type StoreFailure } from './store';
 
 /**
  * Exact sliding-window limiting on Redis, with the same semantics and result
@@ -16,77 +15,6 @@ import type { RateLimitResult, RateLimitStore } from './rate-limit';
  * their window and vanish once it has passed.
  */
 
-/** A Lua script and its SHA1, computed once (STYLE.md §2). */
-export interface LuaScript {
-  readonly lua: string;
-  readonly sha: string;
-}
-
-function script(lua: string): LuaScript {
-  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
-}
-
-// Shared preamble: server time in microseconds. Integers up to 2^53 are exact
-// in Lua's doubles; '%.0f' keeps them out of exponent notation in arguments.
-const NOW_US = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local function int(n) return string.format('%.0f', n) end
-`;
-
-/**
- * KEYS[1] limiter key; ARGV[1] limit N; ARGV[2] window in microseconds.
- * Returns {admitted 0|1, admits in the window, now, oldest admit} (µs).
- *
- * Admit stamps strictly increase per key: an admit in the same microsecond as
- * (or, after a clock step back, earlier than) the newest one is stamped one
- * microsecond after it. Members stay unique, and a later stamp keeps an admit
- * in the window longer, never shorter.
- */
-export const HIT_SCRIPT = script(`
--- Redis < 5 replicates scripts verbatim and refuses writes after TIME unless asked.
-if redis.replicate_commands then redis.replicate_commands() end
-${NOW_US}
-local key = KEYS[1]
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', int(now - window))
-local size = redis.call('ZCARD', key)
-if size >= limit then
-  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-  return {0, size, now, tonumber(oldest[2])}
-end
-local stamp = now
-local oldest
-if size > 0 then
-  local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  if newest[2] ~= nil and tonumber(newest[2]) >= stamp then stamp = tonumber(newest[2]) + 1 end
-  -- The new stamp is later than every admit kept, so the oldest stays the oldest.
-  oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
-else
-  -- An empty window (most keys, most of the time): no reads needed (bench/, issue 6).
-  oldest = stamp
-end
-redis.call('ZADD', key, int(stamp), int(stamp))
--- The key lives until its newest admit leaves the window (+1 ms: PEXPIRE counts whole ms).
-redis.call('PEXPIRE', key, int(math.ceil((stamp - now + window) / 1000) + 1))
-return {1, size + 1, now, oldest}
-`);
-
-/**
- * KEYS[1] limiter key; ARGV[1] window in microseconds. Read-only.
- * Returns {admits in the window, now, oldest admit in the window or now} (µs).
- */
-export const PEEK_SCRIPT = script(`
-${NOW_US}
-local key = KEYS[1]
-local after = '(' .. int(now - tonumber(ARGV[1]))
-local size = redis.call('ZCOUNT', key, after, '+inf')
-local oldest = redis.call('ZRANGEBYSCORE', key, after, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-if oldest[2] == nil then return {size, now, now} end
-return {size, now, tonumber(oldest[2])}
-`);
-
 export interface RedisStoreOptions {
   /** `redis://` or `rediss://` URL (credentials allowed; never logged). */
   url: string;
@@ -100,14 +28,14 @@ export interface RedisStoreOptions {
   maxReconnectDelayMs?: number;
 }
 
-/** Why a Redis call failed, for logs: never the message, which can name hosts. */
-export type RedisFailure = 'timeout' | 'unavailable' | 'error';
+export type RedisFailure = StoreFailure;
 
 /** A Redis check that failed; `reason` is safe to log. */
-export class RedisStoreError extends Error {
+export class RedisStoreError extends StoreError {
   override readonly name = 'RedisStoreError';
-  constructor(readonly reason: RedisFailure, options?: { cause?: unknown }) {
-    super(`Redis rate-limit store: ${reason}`, options);
+  constructor(reason: RedisFailure, options?: { cause?: unknown }) {
+    super(reason, options);
+    this.message = `Redis rate-limit store: ${reason}`;
   }
 }
 
@@ -170,34 +98,17 @@ export class RedisRateLimitStore implements RateLimitStore {
   async hit(key: string, policy: RatePolicy): Promise<RateLimitResult> {
     const windowUs = policy.windowMs * 1000;
     const reply = await this.run(HIT_SCRIPT, this.keyFor(key, policy), [policy.limit, windowUs]);
-    const [admitted, size, now, oldest] = integers(reply, 4);
-    if (admitted === 1) {
-      return {
-        allowed: true,
-        policy,
-        limit: policy.limit,
-        remaining: policy.limit - size,
-        resetAt: ceilMs(oldest + windowUs),
-        retryAfterMs: 0,
-      };
-    }
-    const wait = Math.max(1, ceilMs(oldest + windowUs - now));
-    return { allowed: false, policy, limit: policy.limit, remaining: 0, resetAt: ceilMs(now) + wait, retryAfterMs: wait };
+    const [ok, size, now, oldest] = integers(reply, 4);
+    if (ok === 1) return admitted(policy, policy.limit - size, ceilMs(oldest + windowUs));
+    return refused(policy, ceilMs(now), ceilMs(oldest + windowUs - now));
   }
 
   async peek(key: string, policy: RatePolicy): Promise<RateLimitResult> {
     const windowUs = policy.windowMs * 1000;
     const reply = await this.run(PEEK_SCRIPT, this.keyFor(key, policy), [windowUs]);
     const [size, now, oldest] = integers(reply, 3);
-    const full = size >= policy.limit;
-    return {
-      allowed: !full,
-      policy,
-      limit: policy.limit,
-      remaining: policy.limit - size,
-      resetAt: ceilMs(oldest + windowUs),
-      retryAfterMs: full ? Math.max(1, ceilMs(oldest + windowUs - now)) : 0,
-    };
+    // Whole ms: the window end rounds up and now rounds down, so no wait is ever shortened.
+    return peeked(policy, size, ceilMs(oldest + windowUs), Math.floor(now / 1000));
   }
 
   /** Resolves when the server answers PING within the deadline. */

@@ -1,10 +1,8 @@
-import type { RatePolicy } from './config';
-import { MemoryRateLimitStore, type Clock, type RateLimitResult, type RateLimitStore } from './rate-limit';
-import { classifyRedisError } from './redis-store';
-import { traceIdFrom, type SecurityLogger } from './security-logger';
+import { traceIdFrom, type SecurityLogger } from '../security-logger';
+import { failureOf, type Clock, type LocalRateLimitStore, type RatePolicy, type RateLimitResult, type RateLimitStore, type SharedRateLimitStore } from './store';
 
 /**
- * The failure policy of the distributed limiter (issue 4): when the shared
+ * The failure policy of the distributed limiter: when the shared
  * store is down, slow or answering errors, keep limiting with a per-process
  * memory store — never fail open, never throw — and go back to the shared
  * store when it answers again.
@@ -22,16 +20,13 @@ import { traceIdFrom, type SecurityLogger } from './security-logger';
 /** What the limiter runs on right now, as the health route reports it. */
 export type LimiterState = 'redis' | 'redis-degraded';
 
-/** A shared store that can be health-checked without recording anything. */
-export interface PrimaryStore extends RateLimitStore {
-  ping?(): Promise<void>;
-}
+export type PrimaryStore = SharedRateLimitStore;
 
 export interface ResilientStoreOptions {
   /** The shared store (Redis). */
   primary: PrimaryStore;
   /** The per-process store used while the shared one fails. */
-  fallback: MemoryRateLimitStore;
+  fallback: LocalRateLimitStore;
   logger: SecurityLogger;
   /** How often a degraded store tries the shared one again, in ms (default 1000). */
   probeIntervalMs?: number;
@@ -41,7 +36,7 @@ export interface ResilientStoreOptions {
 
 export class ResilientRateLimitStore implements RateLimitStore {
   private readonly primary: PrimaryStore;
-  private readonly fallback: MemoryRateLimitStore;
+  private readonly fallback: LocalRateLimitStore;
   private readonly logger: SecurityLogger;
   private readonly probeIntervalMs: number;
   private readonly now: Clock;
@@ -137,7 +132,7 @@ export class ResilientRateLimitStore implements RateLimitStore {
       'rate_limit_store_degraded',
       'Shared rate-limit store failed; enforcing limits per instance in memory until it recovers',
       { traceId: traceIdFrom(null) },
-      { store: 'redis', fallback: 'memory', reason: classifyRedisError(error) },
+      { store: 'redis', fallback: 'memory', reason: failureOf(error) },
     );
   }
 

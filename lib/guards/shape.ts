@@ -1,0 +1,37 @@
+import { BodyTooLargeError, readCapped } from '../body';
+import type { Ctx } from '../pipeline/context';
+import type { GuardFactory } from '../pipeline/guard';
+import { refuse } from '../pipeline/refuse';
+
+const JSON_CONTENT_TYPE = /^application\/json\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
+
+/**
+ * Shape: JSON content type, body within the byte cap. The body is read with
+ * the cap, never with an unbounded `req.json()`; the front door has already
+ * cut off anything over the cap, and this check holds without it.
+ */
+export const shapeGuard: GuardFactory = (config) => {
+  const maxBytes = config.maxBodyBytes;
+  const tooLarge = (ctx: Ctx, reason: string) => refuse(ctx, 'body_too_large', { message: 'Request refused before parsing', metadata: { reason, maxBytes } });
+  const notJson = (ctx: Ctx, reason: string) => refuse(ctx, 'unsupported_media_type', { message: 'Request refused before parsing', metadata: { reason, maxBytes } });
+  return {
+    name: 'shape',
+    refuses: ['unsupported_media_type', 'body_too_large', 'json_invalid'],
+    async run(ctx) {
+      const { req } = ctx;
+      const type = req.headers.get('content-type');
+      const declared = Number(req.headers.get('content-length') ?? '0');
+      if (type !== null ? !JSON_CONTENT_TYPE.test(type.trim()) : declared > 0) return notJson(ctx, 'content type is not application/json');
+      if (declared > maxBytes) return tooLarge(ctx, 'declared length over the cap');
+      try {
+        ctx.rawBody = await readCapped(req.body, maxBytes);
+      } catch (error) {
+        if (error instanceof BodyTooLargeError) return tooLarge(ctx, 'body over the cap while reading');
+        // The client aborted or sent a broken stream: its error, not a 500 (and not an error-level log).
+        return refuse(ctx, 'json_invalid', { message: 'Request body rejected', metadata: { reason: 'body could not be read' } });
+      }
+      if (type === null && ctx.rawBody.byteLength > 0) return notJson(ctx, 'body sent without a content type');
+      return undefined;
+    },
+  };
+};

@@ -1,0 +1,51 @@
+import type { Identity } from '../auth';
+import { requestIp } from '../client-ip';
+import type { RateLimitResult } from '../limits/store';
+import type { Runtime } from '../runtime';
+import { traceIdFrom, type LogLevel, type RequestContext, type SecurityEvent } from '../security-logger';
+import type { TokenRequest } from '../validation';
+
+/**
+ * What one request carries through its guards. Built once per request; the
+ * log fields are bound here (pino's `child` habit), so a guard logs with
+ * `ctx.log(level, event, message, metadata)` and never restates who asked.
+ */
+export interface Ctx {
+  readonly req: Request;
+  readonly rt: Runtime;
+  readonly traceId: string;
+  /** The rate-limit key of the client address (lib/client-ip.ts). */
+  readonly ip: string;
+  /** Untrusted request facts for every log line of this request. */
+  readonly fields: RequestContext;
+  /** Results of every limiter that ran, for the response headers. */
+  readonly limits: RateLimitResult[];
+  log(level: LogLevel, event: SecurityEvent, message: string, metadata?: unknown): void;
+  rawBody?: Uint8Array;
+  identity?: Identity;
+  body?: TokenRequest;
+}
+
+export function createContext(req: Request, rt: Runtime): Ctx {
+  // The trace id is derived here only (and by the front door and the
+  // preflight answer, with the same function); a client-sent X-Trace-Id is never taken.
+  const traceId = traceIdFrom(req.headers.get('traceparent'));
+  const ip = requestIp(req.headers, rt.config);
+  const fields: RequestContext = {
+    traceId,
+    ip,
+    userAgent: req.headers.get('user-agent'),
+    origin: req.headers.get('origin'),
+    endpoint: new URL(req.url).pathname,
+    method: req.method,
+  };
+  return {
+    req,
+    rt,
+    traceId,
+    ip,
+    fields,
+    limits: [],
+    log: (level, event, message, metadata) => rt.logger.log(level, event, message, fields, metadata),
+  };
+}

@@ -1,0 +1,23 @@
+import { errorResponse, errorSpec, type ErrorBody, type ErrorCode } from '../errors';
+import type { Ctx } from './context';
+
+export interface RefusalDetail {
+  /** The log line's message (default: the catalog's message). */
+  readonly message?: string;
+  /** Logged under `metadata`; names and counts, never secrets or raw values. */
+  readonly metadata?: Record<string, unknown>;
+  readonly headers?: HeadersInit;
+  readonly issues?: ErrorBody['issues'];
+}
+
+/**
+ * Refuses the request with `code`: logs it with the catalog's event and level
+ * (lib/errors.ts) and answers with the catalog's status, message and headers.
+ */
+export function refuse(ctx: Ctx, code: ErrorCode, detail: RefusalDetail = {}): Response {
+  const spec = errorSpec(code);
+  if (spec.event !== null) {
+    ctx.log(spec.level, spec.event, detail.message ?? spec.message, { code, ...detail.metadata, ...(detail.issues ? { issues: detail.issues } : {}) });
+  }
+  return errorResponse(code, ctx.traceId, { headers: detail.headers, issues: detail.issues });
+}

@@ -1,0 +1,76 @@
+import type { AppConfig } from '../config';
+import { errorResponse } from '../errors';
+import { getRuntime, type Runtime } from '../runtime';
+import { traceIdFrom } from '../security-logger';
+import { createContext, type Ctx } from './context';
+import { finalize } from './finalize';
+import type { Guard, GuardFactory } from './guard';
+
+export type Handler = (req: Request) => Promise<Response>;
+
+/**
+ * A route handler that runs `factories`' guards in order; the first answer
+ * wins and passes through the finaliser. Guards are built once per
+ * configuration (a test that swaps the runtime gets guards of its own).
+ * An unexpected error becomes a 500 with a trace id; a configuration that
+ * cannot load becomes a 503.
+ */
+export function pipeline(factories: readonly GuardFactory[], options: { unavailable?: () => Response } = {}): Handler {
+  const built = new WeakMap<AppConfig, readonly Guard[]>();
+  return async (req) => {
+    let rt: Runtime;
+    try {
+      rt = getRuntime();
+    } catch {
+      return unconfigured(req, options.unavailable);
+    }
+    let guards = built.get(rt.config);
+    if (guards === undefined) {
+      guards = factories.map((make) => make(rt.config));
+      built.set(rt.config, guards);
+    }
+    const ctx = createContext(req, rt);
+    try {
+      for (const guard of guards) {
+        const answer = await guard.run(ctx);
+        if (answer) return done(ctx, answer);
+      }
+      throw new Error('pipeline ended without an answer');
+    } catch (error) {
+      ctx.log('error', 'internal_error', 'Unhandled error in request pipeline', { error });
+      return done(ctx, errorResponse('internal_error', ctx.traceId));
+    }
+  };
+}
+
+function done(ctx: Ctx, response: Response): Response {
+  const { config } = ctx.rt;
+  return finalize(response, {
+    traceId: ctx.traceId,
+    production: config.isProduction,
+    origin: ctx.fields.origin ?? null,
+    allowedOrigins: config.allowedOrigins,
+    limits: ctx.limits,
+    now: ctx.rt.now(),
+  });
+}
+
+/** 503 when the configuration cannot load (the start-up check normally stops the server first). */
+function unconfigured(req: Request, body?: () => Response): Response {
+  const traceId = traceIdFrom(req.headers.get('traceparent'));
+  const response = body ? body() : errorResponse('service_unavailable', traceId);
+  return finalize(response, { traceId, production: false, origin: null, allowedOrigins: new Set() });
+}
+
+/** A guard that answers every request with `answer` (405s, plain OPTIONS, 404s, health). */
+export function answerWith(name: string, answer: (ctx: Ctx) => Response | Promise<Response>): GuardFactory {
+  return () => ({ name, refuses: [], run: async (ctx) => answer(ctx) });
+}
+
+/** 405 with `Allow` for methods a route does not serve. */
+export const methodNotAllowed = (allow: string): Handler =>
+  pipeline([answerWith('method_not_allowed', (ctx) => errorResponse('method_not_allowed', ctx.traceId, { headers: { Allow: allow } }))]);
+
+/** A plain OPTIONS (not a CORS preflight; the middleware answers those). */
+export const plainOptions = (allow: string): Handler =>
+  pipeline([answerWith('options', () => new Response(null, { status: 204, headers: { Allow: allow } }))]);

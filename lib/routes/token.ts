@@ -1,0 +1,33 @@
+import { apiLimitGuard } from '../guards/api-limit';
+import { authFailureLimitGuard } from '../guards/auth-failure-limit';
+import { authenticateGuard } from '../guards/authenticate';
+import { configuredGuard } from '../guards/configured';
+import { frontDoorGuard } from '../guards/front-door';
+import { mintGuard } from '../guards/mint';
+import { originGuard } from '../guards/origin';
+import { shapeGuard } from '../guards/shape';
+import { tokenLimitGuard } from '../guards/token-limit';
+import { validateGuard } from '../guards/validate';
+import type { GuardFactory } from '../pipeline/guard';
+
+/**
+ * POST /api/realtime/token — the security story, in order; the first guard
+ * that answers wins. To add a control, write `lib/guards/<name>.ts` and add
+ * one line here (README "Adding a guard"). tests/route/order.test.ts and
+ * `npm run validate:security` pin this order.
+ */
+export const TOKEN_GUARDS: readonly GuardFactory[] = [
+  frontDoorGuard, //         503 not through the front door: no trustworthy client address
+  shapeGuard, //             415 non-JSON, 413 over the byte cap (read with a cap)
+  originGuard, //            403 origin_not_allowed
+  apiLimitGuard, //          429 general API limit per client IP
+  authFailureLimitGuard, //  429 IP over the auth-failure limit, credentials unread
+  configuredGuard, //        503 no server key or no auth method
+  authenticateGuard, //      401 (400 malformed header): Clerk first, then HS256 JWT
+  tokenLimitGuard, //        429 token-issuance limit per user
+  validateGuard, //          400 zod validation and sanitizing
+  mintGuard, //              502/503/504 upstream failures, else 200 with allow-listed fields
+];
+
+/** Methods the token route answers; every other one is a 405 with this `Allow`. */
+export const TOKEN_METHODS = 'POST, OPTIONS';
