@@ -6,6 +6,8 @@
  *
  * Behaviour per request can be switched with `server.setMode(mode)`:
  *   ok | error500 | hang | reset | badjson | unauthorized | quota | ratelimit | rejected | redirect | huge
+ * and, for requests asking for one voice only, with `server.setModeFor(voice, mode)`
+ * (so one request can hang while the others are served);
  * and every request received is kept in `server.requests` (method, url,
  * headers, parsed body) so tests can assert exactly what reached upstream.
  *
@@ -27,10 +29,12 @@ function openaiError(res, status, message, type, code, param = null, headers = {
  * Starts the stand-in.
  * @param {{ port?: number, apiKey?: string, mode?: string }} [options]
  *   apiKey: the only server key accepted (default: any key that starts with "sk-")
- * @returns {Promise<import('node:http').Server & { baseUrl: string, requests: any[], setMode(m: string): void, close(): Promise<void> }>}
+ * @returns {Promise<import('node:http').Server & { baseUrl: string, requests: any[], setMode(m: string): void, setModeFor(voice: string, m: string | undefined): void, close(): Promise<void> }>}
  */
 export async function startMockOpenAI(options = {}) {
-  let mode = options.mode ?? 'ok';
+  let defaultMode = options.mode ?? 'ok';
+  /** voice → mode, for requests whose session asks for that voice. */
+  const voiceModes = new Map();
   const requests = [];
   const sockets = new Set();
   const server = createServer((req, res) => {
@@ -57,6 +61,7 @@ export async function startMockOpenAI(options = {}) {
     if (req.method !== 'POST' || req.url !== '/v1/realtime/client_secrets') {
       return openaiError(res, 404, `Invalid URL (${req.method} ${req.url})`, 'invalid_request_error', null);
     }
+    const mode = voiceModes.get(body?.session?.audio?.output?.voice) ?? defaultMode;
     const auth = req.headers.authorization ?? '';
     const keyOk = options.apiKey ? auth === `Bearer ${options.apiKey}` : /^Bearer sk-\S+$/.test(auth);
     switch (mode) {
@@ -134,7 +139,11 @@ export async function startMockOpenAI(options = {}) {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     requests,
     setMode(next) {
-      mode = next;
+      defaultMode = next;
+    },
+    setModeFor(voice, next) {
+      if (next === undefined) voiceModes.delete(voice);
+      else voiceModes.set(voice, next);
     },
     close() {
       for (const s of sockets) s.destroy();
