@@ -3,7 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
+import { startApp, type AppServer } from './app-server';
 import { findRedisServer, freePort, waitForPong } from './loopback.mjs';
+import { TEST_JWT_SECRET } from './tokens';
+import { startMockOpenAI, type MockOpenAI } from './upstream';
 
 /**
  * A private, throwaway `redis-server` for tests: loopback only, on a free
@@ -107,6 +110,45 @@ export async function startRedis(options: { password?: string } = {}): Promise<R
       for (const client of clients.splice(0)) client.disconnect();
       await stop();
       await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RedisInstances {
+  readonly redis: RedisServer;
+  readonly upstream: MockOpenAI;
+  /** The production servers, all on `redis`. */
+  readonly apps: readonly AppServer[];
+  /** Stops the servers, the stand-in and Redis. */
+  close(): Promise<void>;
+}
+
+/**
+ * Several production servers (`npm start`) behind one private redis-server
+ * with a password (as in production), like instances behind a load balancer,
+ * with one loopback OpenAI stand-in. `env` is added to each server's
+ * environment (limits, REDIS_TIMEOUT_MS).
+ */
+export async function startRedisInstances(options: { password: string; prefix: string; env?: Record<string, string>; count?: number }): Promise<RedisInstances> {
+  const redis = await startRedis({ password: options.password });
+  const upstream = await startMockOpenAI();
+  const env = {
+    OPENAI_API_KEY: 'sk-test-redis-instances-123456',
+    OPENAI_BASE_URL: upstream.baseUrl,
+    JWT_SECRET: TEST_JWT_SECRET,
+    REDIS_URL: redis.url,
+    RATE_LIMIT_PREFIX: options.prefix,
+    ...options.env,
+  };
+  const apps = await Promise.all(Array.from({ length: options.count ?? 2 }, () => startApp(env)));
+  return {
+    redis,
+    upstream,
+    apps,
+    async close() {
+      await Promise.all(apps.map((app) => app.stop()));
+      await upstream.close();
+      await redis.close();
     },
   };
 }
