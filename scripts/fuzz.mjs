@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm run fuzz [-- --runs N] [--seed S]`: the fast-check properties of
- * tests/fuzz at full size (50,000 cases by default; CI runs 2,000), then the
+ * tests/fuzz at full size (50,000 cases by default; CI runs 400 after the
+ * regression seeds of tests/fuzz/regression-seeds.ts), then the
  * counts: cases, requests, statuses, error codes and findings.
  *
  * Runs the same test file CI runs, through vitest, with FUZZ_RUNS and
