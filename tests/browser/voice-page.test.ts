@@ -4,7 +4,6 @@ import type { TokenResult } from '../../app/voice/token-client';
 import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
 import {
-  BUILD_TIMEOUT_MS,
   browserModule,
   freePort,
   launchChromium,
@@ -59,7 +58,7 @@ beforeAll(async () => {
     }),
     launchChromium(),
   ]);
-}, BUILD_TIMEOUT_MS);
+});
 
 afterEach(async () => {
   upstream.setMode('ok');

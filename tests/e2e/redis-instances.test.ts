@@ -34,7 +34,7 @@ beforeAll(async () => {
   ({ redis, upstream } = instances);
   [a, b] = instances.apps;
   admin = redis.client();
-}, 900_000); // may include a production build, queued behind others on a 2-core box
+});
 
 afterAll(async () => {
   await instances?.close();

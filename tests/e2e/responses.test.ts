@@ -103,6 +103,18 @@ const CASES: Case[] = [
   { label: '403 refused preflight', status: 403, code: 'origin_not_allowed', limited: false, send: (h) => preflight(app, 'https://evil.example', { extra: h }) },
 ];
 
+// The first thing to know about a build (formerly tests/e2e/smoke.test.ts, on a server of its own).
+it('issues a token through the production server', async () => {
+  const res = await fetch(`${app.url}/api/realtime/token`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${await signJwt()}`, 'content-type': 'application/json' },
+    body: '{}',
+  });
+  expect(res.status).toBe(200);
+  const body = await res.json();
+  expect(body.value).toMatch(/^ek_/);
+});
+
 describe('headers on every kind of API answer', () => {
   it.each(CASES.map((c) => [c.label, c] as const))('%s', async (_label, c) => {
     const extra = (await c.prepare?.()) ?? {};

@@ -57,7 +57,7 @@ beforeAll(async () => {
     },
   });
   [a, b] = instances.apps;
-}, 900_000);
+});
 
 afterAll(async () => {
   await instances?.close();

@@ -3,7 +3,6 @@ import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer, type LogLine } from '../support/app-server';
-import { ensureBuild } from '../support/build';
 import { startRedis, type RedisServer } from '../support/redis';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 import { expectApiHeaders } from '../e2e/http';
@@ -40,13 +39,12 @@ let redis: RedisServer;
 let tokens: string[];
 
 beforeAll(async () => {
-  await ensureBuild(); // each test starts its own server; build once, outside their timeouts
   upstream = await startMockOpenAI();
   link = await startSlowLink(Number(new URL(upstream.baseUrl).port));
   link.delayMs = UPSTREAM_DELAY_MS;
   redis = await startRedis();
   tokens = await Promise.all(Array.from({ length: WORKERS + PROBES + 1 }, (_, i) => signJwt({}, { subject: `drain-${i}`, expiresIn: '30m' })));
-}, 900_000);
+});
 
 afterAll(async () => {
   await link?.close();

@@ -93,7 +93,7 @@ beforeAll(async () => {
     RATE_LIMIT_API: '999999/60',
     RATE_LIMIT_TOKEN: '999999/60',
   });
-}, 900_000);
+});
 
 afterAll(async () => {
   await app?.stop();

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { inject } from 'vitest';
 import { ensureBuild } from './build';
 
 export interface LogLine {
@@ -28,7 +29,8 @@ export interface AppServer {
  * nothing from the test runner's environment leaks into the server.
  */
 export async function startApp(env: Record<string, string | undefined> = {}): Promise<AppServer> {
-  const dir = await ensureBuild();
+  // Built by tests/support/global-build.ts before the run; built here when a project has no such setup.
+  const dir = inject('buildDir') ?? (await ensureBuild());
   const child = spawn(process.execPath, [join(dir, 'scripts/server.mjs')], {
     cwd: dir,
     env: {

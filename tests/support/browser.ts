@@ -21,9 +21,6 @@ export const CHROMIUM_ARGS = [
   '--disable-quic',
 ];
 
-/** For a beforeAll that starts the app: the first run after a source change builds it, queued behind other files' builds. */
-export const BUILD_TIMEOUT_MS = 600_000;
-
 export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
