@@ -71,6 +71,19 @@ afterAll(async () => {
   await Promise.all([upstream?.close(), allowedSite?.close(), unlistedSite?.close()]);
 });
 
+/** Runs the app's own token client (loaded by the other-origin page) against the app, in the page. */
+function requestTokenFrom(page: Page, jwt: string): Promise<TokenResult> {
+  return page.evaluate(
+    ([api, credential]) =>
+      (window as unknown as { tokenClient: typeof import('../../app/voice/token-client') }).tokenClient.requestToken({
+        url: `${api}/api/realtime/token`,
+        credential,
+        body: { voice: 'alloy', model: 'gpt-realtime' },
+      }),
+    [appOrigin, jwt] as const,
+  );
+}
+
 async function newPage(): Promise<{ page: Page; consoleText: string[] }> {
   const context = await browser.newContext({ viewport: { width: 960, height: 900 } });
   contexts.push(context);
@@ -163,15 +176,7 @@ describe('CORS in the browser', () => {
     await page.waitForFunction(() => 'tokenClient' in window);
     const jwt = await signJwt({}, { subject: 'browser-cors-allowed' });
 
-    const result = await page.evaluate(
-      ([api, credential]) =>
-        (window as unknown as { tokenClient: typeof import('../../app/voice/token-client') }).tokenClient.requestToken({
-          url: `${api}/api/realtime/token`,
-          credential,
-          body: { voice: 'alloy', model: 'gpt-realtime' },
-        }),
-      [appOrigin, jwt] as const,
-    );
+    const result = await requestTokenFrom(page, jwt);
 
     expect(result.ok).toBe(true);
     const ok = result as Extract<TokenResult, { ok: true }>;
@@ -190,15 +195,7 @@ describe('CORS in the browser', () => {
     const jwt = await signJwt({}, { subject: 'browser-cors-unlisted' });
     const upstreamCalls = upstream.requests.length;
 
-    const result = await page.evaluate(
-      ([api, credential]) =>
-        (window as unknown as { tokenClient: typeof import('../../app/voice/token-client') }).tokenClient.requestToken({
-          url: `${api}/api/realtime/token`,
-          credential,
-          body: { voice: 'alloy', model: 'gpt-realtime' },
-        }),
-      [appOrigin, jwt] as const,
-    );
+    const result = await requestTokenFrom(page, jwt);
     const rawFetch = await page.evaluate(
       (api) =>
         fetch(`${api}/api/realtime/token`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' }).then(

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ERRORS, type ErrorCode } from '@/lib/errors';
-import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
-import { startApp, type AppServer } from '../support/app-server';
-import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
+import type { MockOpenAI } from '../support/upstream';
+import { startAppWithUpstream, type AppServer, type AppWithUpstream } from '../support/app-server';
+import { signJwt } from '../support/tokens';
 import {
   corsHeaderNames,
   expectApiHeaders,
@@ -28,21 +28,20 @@ const TIMEOUT_MS = 500;
 let app: AppServer;
 let upstream: MockOpenAI;
 
+let server: AppWithUpstream;
+
 beforeAll(async () => {
-  upstream = await startMockOpenAI({ apiKey: SERVER_KEY });
-  app = await startApp({
+  server = await startAppWithUpstream({
     OPENAI_API_KEY: SERVER_KEY,
-    OPENAI_BASE_URL: upstream.baseUrl,
-    JWT_SECRET: TEST_JWT_SECRET,
     ALLOWED_ORIGINS: ORIGIN,
     UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
     // This file sends well over 100 requests from one IP; the per-IP limit is proven in client-ip.test.ts.
     RATE_LIMIT_API: '1000/60',
   });
+  ({ app, upstream } = server);
 });
 afterAll(async () => {
-  await app?.stop();
-  await upstream?.close();
+  await server?.close();
 });
 beforeEach(() => upstream.setMode('ok'));
 
