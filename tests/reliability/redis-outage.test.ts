@@ -40,7 +40,7 @@ const ROAMING_WORKERS = 2;
  */
 const HONEST_REQUESTS_PER_USER = 2;
 /** How long each phase runs: long enough for several command deadlines and a recovery probe (1 s). */
-const PHASE_MS = 2500;
+const PHASE_MS = 2000;
 
 let instances: RedisInstances;
 let a: AppServer;

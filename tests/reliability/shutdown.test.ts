@@ -23,7 +23,7 @@ import { histogram, newTrace, sleep, startLoad, startSlowLink, TOKEN_PATH, until
 
 const UPSTREAM_DELAY_MS = 600;
 /** The upstream deadline of the memory-limiter run, which holds one request upstream until it fires. */
-const DEADLINE_MS = 2000;
+const DEADLINE_MS = 1500;
 /** The voice the stand-in never answers for (the held request). */
 const HELD_VOICE = 'shimmer';
 const WORKERS = 6;
@@ -128,7 +128,7 @@ function freshConnection(port: number): Promise<number | string> {
 async function drainUnderLoad(app: AppServer, { held = false } = {}) {
   await warmUp(app.url, () => planned(0), 5);
   const load = startLoad(app.url, WORKERS, (w) => planned(w), { stopOnError: 1 });
-  await sleep(1500);
+  await sleep(1000);
 
   // Probes on their own connections, all held upstream when the signal arrives.
   const voices = (voice: string) => upstream.requests.filter((r) => r.body?.session?.audio?.output?.voice === voice).length;
