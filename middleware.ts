@@ -44,7 +44,7 @@ export default async function middleware(req: NextRequest, event: NextFetchEvent
   }
   if (req.nextUrl.pathname === '/api' || req.nextUrl.pathname.startsWith('/api/')) return preflight(req, rt, traceId);
   const cfg = rt.config;
-  if (!cfg.clerk) return NextResponse.next();
+  if (!cfg.clerk) return traced(NextResponse.next(), traceId);
   let parts = built.get(cfg);
   if (parts === undefined) {
     // No `secretKey` option: Clerk reads CLERK_SECRET_KEY itself, and an explicit one
@@ -60,7 +60,13 @@ export default async function middleware(req: NextRequest, event: NextFetchEvent
     built.set(cfg, parts);
   }
   const answer = await parts.clerk(req, event);
-  return answer instanceof Response ? withoutInternals(answer, parts.csp) : answer;
+  return answer instanceof Response ? traced(withoutInternals(answer, parts.csp), traceId) : answer;
+}
+
+/** Pages carry the request's trace id too, so a page error can be quoted. */
+function traced(res: Response, traceId: string): Response {
+  res.headers.set('X-Trace-Id', traceId);
+  return res;
 }
 
 /** Answers a CORS preflight: 204 with the grant, or 403 with no CORS headers at all. */

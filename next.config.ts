@@ -23,7 +23,9 @@ export default function config(phase: string): NextConfig {
     async headers() {
       return [
         {
-          source: '/:path*',
+          // Pages only: Next's configured headers override a route's own, so API
+          // answers must not match here.
+          source: '/((?!api(?:/|$)).*)',
           headers: [
             ...Object.entries(SPEC_SECURITY_HEADERS).map(([key, value]) => ({ key, value })),
             { key: 'Content-Security-Policy', value: pageCsp(undefined, dev) },

@@ -4,7 +4,7 @@
  * app/api/bench-baseline/route.ts where the middleware runs) that is built
  * for `npm run bench` alone; the app's own build never sees it.
  *
- * The bare baseline the security layer is measured against (issue 6): read
+ * The bare baseline the security layer is measured against: read
  * the JSON body, call the same upstream with the same request the token route
  * sends, return the upstream JSON. No origin check, no auth, no rate limits,
  * no validation, no logging, no extra headers, and the bench build keeps the

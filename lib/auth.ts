@@ -118,7 +118,7 @@ async function verifyClerk(token: string, config: AppConfig): Promise<AuthResult
 }
 
 // jose imports a Uint8Array secret into a CryptoKey on every call, which costs
-// more than the verification itself (bench/, issue 6). The key is imported
+// more than the verification itself (bench/limiters.mjs). The key is imported
 // once per secret instead; jose checks it exactly as it checks its own import
 // (HMAC, SHA-256, usage "verify").
 const hmacKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();

@@ -22,7 +22,7 @@ interface ErrorSpec {
 const REALM = 'Bearer realm="realtime-token"';
 
 export const ERRORS = {
-  method_not_allowed: { status: 405, message: 'Only POST is supported on this endpoint.', event: null, level: 'info' },
+  method_not_allowed: { status: 405, message: 'This method is not supported here; the Allow header lists the ones that are.', event: null, level: 'info' },
   unsupported_media_type: { status: 415, message: 'Send the request body as application/json.', event: 'input_validation_failed', level: 'warn' },
   body_too_large: { status: 413, message: 'The request body is too large.', event: 'input_validation_failed', level: 'warn' },
   origin_not_allowed: { status: 403, message: 'This origin is not allowed to request tokens.', event: 'origin_validation_failed', level: 'warn' },

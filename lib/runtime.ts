@@ -1,6 +1,8 @@
 import { loadConfig, type AppConfig } from './config';
-import { createStore } from './limits/create';
-import type { RateLimitStore } from './limits/store';
+import { MemoryRateLimitStore } from './limits/memory';
+import { RedisRateLimitStore } from './limits/redis';
+import { ResilientRateLimitStore } from './limits/resilient';
+import type { Clock, RateLimitStore } from './limits/store';
 import { getSecurityLogger, type SecurityLogger } from './security-logger';
 
 /**
@@ -36,6 +38,18 @@ export function createRuntime(parts: Partial<Runtime> & { config: AppConfig }): 
     fetch: parts.fetch ?? ((input, init) => fetch(input, init)),
     now: parts.now ?? Date.now,
   };
+}
+
+/**
+ * The limiter store for `config`: with `REDIS_URL`, Redis shared by every
+ * instance, falling back to per-process memory while Redis fails; without
+ * it, memory only.
+ */
+export function createStore(config: AppConfig, logger: SecurityLogger, now?: Clock): RateLimitStore {
+  const memory = new MemoryRateLimitStore({ maxKeys: config.rateLimitMaxKeys, sweepIntervalMs: config.rateLimitSweepMs, now });
+  if (config.redisUrl === undefined) return memory;
+  const redis = new RedisRateLimitStore({ url: config.redisUrl, prefix: config.rateLimitPrefix, timeoutMs: config.redisTimeoutMs });
+  return new ResilientRateLimitStore({ primary: redis, fallback: memory, logger, now });
 }
 
 /**

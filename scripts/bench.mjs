@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * `npm run bench`: the price of the security layer, measured side by side
- * (issue 6). Each part runs in its own child process (bench/child.mjs):
+ * `npm run bench`: the price of the security layer, measured side by side.
+ * Each part runs in its own child process (bench/child.mjs):
  *
  *   1. e2e             production build under autocannon: token route vs a bare baseline route
  *   2. limiter-memory  MemoryRateLimitStore vs RateLimiterMemory vs a naive sliding log

@@ -1,3 +1,4 @@
+import type { ErrorCode } from '@/lib/errors';
 import type { TokenFailure } from './token-client';
 
 /**
@@ -10,7 +11,12 @@ export interface Explanation {
   readonly detail: string;
 }
 
-const BY_CODE: Readonly<Record<string, Explanation>> = {
+/** Failures the page itself detects, beside the server's codes. */
+type ClientFailureCode = 'network_error' | 'bad_response';
+
+// Keyed by every server code (lib/errors.ts): a new code without a text fails `npm run typecheck`.
+// Codes the token request can never meet (404, 405) still get a text, so the table stays total.
+const BY_CODE: Readonly<Record<ErrorCode | ClientFailureCode, Explanation>> = {
   network_error: {
     title: 'Could not reach the token server',
     detail:
@@ -68,9 +74,23 @@ const BY_CODE: Readonly<Record<string, Explanation>> = {
     title: 'Something went wrong on the server',
     detail: 'Try again. If it keeps happening, report it with the trace id.',
   },
+  unsupported_media_type: {
+    title: 'The server could not read the request',
+    detail: 'The page sent the request in a form the server does not take. Reload the page and try again.',
+  },
+  method_not_allowed: {
+    title: 'The page called the token server the wrong way',
+    detail: 'Reload the page; if it keeps happening, report it with the trace id.',
+  },
+  not_found: {
+    title: 'The token server was not found at this address',
+    detail: 'The page and the server do not match. Reload the page; if it keeps happening, contact the operator.',
+  },
 };
 
-const BY_STATUS: Readonly<Record<number, string>> = {
+const isKnown = (code: string): code is keyof typeof BY_CODE => Object.prototype.hasOwnProperty.call(BY_CODE, code);
+
+const BY_STATUS: Readonly<Record<number, keyof typeof BY_CODE>> = {
   400: 'bad_response',
   401: 'auth_invalid',
   403: 'origin_not_allowed',
@@ -83,8 +103,9 @@ const BY_STATUS: Readonly<Record<number, string>> = {
 
 /** What to tell the user about a failed token request. */
 export function explainTokenFailure(failure: TokenFailure): Explanation {
-  const known = BY_CODE[failure.code] ?? BY_CODE[BY_STATUS[failure.status] ?? ''];
-  if (known) return known;
+  if (isKnown(failure.code)) return BY_CODE[failure.code];
+  const byStatus = BY_STATUS[failure.status];
+  if (byStatus !== undefined) return BY_CODE[byStatus];
   return {
     title: `The token server answered with an unexpected error (HTTP ${failure.status})`,
     detail: 'Try again. If it keeps happening, report it with the trace id.',

@@ -3,7 +3,7 @@
  * result. No imports and no React, so the browser tests can serve this exact
  * file from other origins to prove what CORS lets through.
  *
- * Every outcome is a value (STYLE.md §4): a network failure, a refused CORS
+ * Every outcome is a value: a network failure, a refused CORS
  * preflight and an unreadable answer come back as `status: 0` or a failure
  * code, never as an exception.
  */

@@ -1,16 +1,4 @@
-import { refuseLimited } from '../pipeline/failures';
-import type { GuardFactory } from '../pipeline/guard';
+import { limitGuard } from './limit';
 
 /** Token issuance limit per user (`RATE_LIMIT_TOKEN`, default 10/60); per IP where no user is known. */
-export const tokenLimitGuard: GuardFactory = (config) => {
-  const policy = config.rateLimits.token;
-  return {
-    name: 'token_limit',
-    refuses: ['rate_limited'],
-    async run(ctx) {
-      const result = await ctx.rt.store.hit(ctx.identity?.userId ?? `ip:${ctx.ip}`, policy);
-      ctx.limits.push(result);
-      return result.allowed ? undefined : refuseLimited(ctx, result);
-    },
-  };
-};
+export const tokenLimitGuard = limitGuard('token_limit', (config) => config.rateLimits.token, (ctx) => ctx.identity?.userId ?? `ip:${ctx.ip}`);

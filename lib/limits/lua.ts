@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
  * tests/unit/redis-store.test.ts.
  */
 
-/** A Lua script and its SHA1, computed once (STYLE.md §2). */
+/** A Lua script and its SHA1, computed once at load. */
 export interface LuaScript {
   readonly lua: string;
   readonly sha: string;
@@ -26,7 +26,8 @@ local function int(n) return string.format('%.0f', n) end
 
 /**
  * KEYS[1] limiter key; ARGV[1] limit N; ARGV[2] window in microseconds.
- * Returns {admitted 0|1, admits in the window, now, oldest admit} (µs).
+ * Returns {admitted 0|1, admits in the window, now, oldest admit} (µs), and
+ * for an admit its stamp (the member a released reservation removes).
  *
  * Admit stamps strictly increase per key: an admit in the same microsecond as
  * (or, after a clock step back, earlier than) the newest one is stamped one
@@ -54,13 +55,13 @@ if size > 0 then
   -- The new stamp is later than every admit kept, so the oldest stays the oldest.
   oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
 else
-  -- An empty window (most keys, most of the time): no reads needed (bench/, issue 6).
+  -- An empty window (most keys, most of the time): no reads needed (bench/limiters.mjs).
   oldest = stamp
 end
 redis.call('ZADD', key, int(stamp), int(stamp))
 -- The key lives until its newest admit leaves the window (+1 ms: PEXPIRE counts whole ms).
 redis.call('PEXPIRE', key, int(math.ceil((stamp - now + window) / 1000) + 1))
-return {1, size + 1, now, oldest}
+return {1, size + 1, now, oldest, stamp}
 `);
 
 /**

@@ -1,15 +1,5 @@
-import { expire, push, type Entry } from './ring';
-import { admitted, peeked, refused, type Clock, type RatePolicy, type RateLimitResult, type LocalRateLimitStore } from './store';
-
-/**
- * Exact sliding-window rate limiting.
- *
- * A policy of N per W never admits more than N requests in any interval of
- * length W, and a refused request consumes nothing. Each key keeps the times of
- * its last N admits in a ring (a sliding log bounded by N): a request is
- * admitted when fewer than N admits lie inside the window, so each check is
- * O(1) amortised and a key costs at most N numbers.
- */
+import { expire, push, unpush, type Entry } from './ring';
+import { admitted, peeked, refused, reservation, type Clock, type Reservation, type RatePolicy, type RateLimitResult, type LocalRateLimitStore } from './store';
 
 export interface MemoryStoreOptions {
   /** Most keys tracked at once (default 100 000). */
@@ -71,9 +61,26 @@ export class MemoryRateLimitStore implements LocalRateLimitStore {
     return this.peekSync(key, policy);
   }
 
+  async reserve(key: string, policy: RatePolicy): Promise<Reservation> {
+    return this.reserveSync(key, policy);
+  }
+
+  /** Synchronous {@link reserve}: the admit's time is its identity in the ring. */
+  reserveSync(key: string, policy: RatePolicy): Reservation {
+    const at = this.now();
+    const result = this.hitAt(key, policy, at);
+    return reservation(result, async () => {
+      const entry = this.buckets.get(policy.name)?.get(key);
+      if (entry) unpush(entry, at);
+    });
+  }
+
   /** Synchronous {@link hit}; the hot path of the route and the benchmark. */
   hitSync(key: string, policy: RatePolicy): RateLimitResult {
-    const now = this.now();
+    return this.hitAt(key, policy, this.now());
+  }
+
+  private hitAt(key: string, policy: RatePolicy, now: number): RateLimitResult {
     let bucket = this.buckets.get(policy.name);
     if (bucket === undefined) {
       bucket = new Map();

@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import { HIT_SCRIPT, PEEK_SCRIPT, type LuaScript } from './lua';
-import { admitted, peeked, refused, StoreError, type RatePolicy, type RateLimitResult, type RateLimitStore, type StoreFailure } from './store';
+import { admitted, peeked, refused, reservation, StoreError, type Reservation, type RatePolicy, type RateLimitResult, type RateLimitStore, type StoreFailure } from './store';
 
 /**
  * Exact sliding-window limiting on Redis, with the same semantics and result
@@ -96,19 +96,34 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 
   async hit(key: string, policy: RatePolicy): Promise<RateLimitResult> {
+    return (await this.check(key, policy)).result;
+  }
+
+  /** {@link hit}; `release()` removes the admit's own member with one ZREM (a failed ZREM keeps it counted: fail closed). */
+  async reserve(key: string, policy: RatePolicy): Promise<Reservation> {
+    const redisKey = this.keyFor(key, policy);
+    const { result, stamp } = await this.check(key, policy);
+    return reservation(result, async () => {
+      await this.client.zrem(redisKey, stamp).catch(() => {});
+    });
+  }
+
+  private async check(key: string, policy: RatePolicy): Promise<{ result: RateLimitResult; stamp: string }> {
     const windowUs = policy.windowMs * 1000;
     const reply = await this.run(HIT_SCRIPT, this.keyFor(key, policy), [policy.limit, windowUs]);
-    const [ok, size, now, oldest] = integers(reply, 4);
-    if (ok === 1) return admitted(policy, policy.limit - size, ceilMs(oldest + windowUs));
-    return refused(policy, ceilMs(now), ceilMs(oldest + windowUs - now));
+    const admittedReply = Array.isArray(reply) && reply[0] === 1;
+    const [, size, now, oldest, stamp] = integers(reply, admittedReply ? 5 : 4);
+    if (admittedReply) return { result: admitted(policy, policy.limit - size, ceilMs(oldest + windowUs)), stamp: String(stamp) };
+    return { result: refused(policy, ceilMs(now), ceilMs(oldest + windowUs - now)), stamp: '' };
   }
 
   async peek(key: string, policy: RatePolicy): Promise<RateLimitResult> {
     const windowUs = policy.windowMs * 1000;
     const reply = await this.run(PEEK_SCRIPT, this.keyFor(key, policy), [windowUs]);
     const [size, now, oldest] = integers(reply, 3);
-    // Whole ms: the window end rounds up and now rounds down, so no wait is ever shortened.
-    return peeked(policy, size, ceilMs(oldest + windowUs), Math.floor(now / 1000));
+    // Whole ms, each rounded up from the server's µs: no admit leaves its window early.
+    const resetAt = ceilMs(oldest + windowUs);
+    return peeked(policy, size, resetAt, resetAt - ceilMs(oldest + windowUs - now));
   }
 
   /** Resolves when the server answers PING within the deadline. */

@@ -1,5 +1,5 @@
 import { traceIdFrom, type SecurityLogger } from '../security-logger';
-import { failureOf, type Clock, type LocalRateLimitStore, type RatePolicy, type RateLimitResult, type RateLimitStore, type SharedRateLimitStore } from './store';
+import { failureOf, reservation, type Clock, type Reservation, type LocalRateLimitStore, type RatePolicy, type RateLimitResult, type RateLimitStore, type SharedRateLimitStore } from './store';
 
 /**
  * The failure policy of the distributed limiter: when the shared
@@ -21,6 +21,8 @@ import { failureOf, type Clock, type LocalRateLimitStore, type RatePolicy, type 
 export type LimiterState = 'redis' | 'redis-degraded';
 
 export type PrimaryStore = SharedRateLimitStore;
+
+type Op = 'hit' | 'peek' | 'reserve';
 
 export interface ResilientStoreOptions {
   /** The shared store (Redis). */
@@ -67,6 +69,11 @@ export class ResilientRateLimitStore implements RateLimitStore {
     return this.check('peek', key, policy);
   }
 
+  /** A reservation on whichever stores recorded the admit; `release()` gives it back on each. */
+  async reserve(key: string, policy: RatePolicy): Promise<Reservation> {
+    return (await this.check('reserve', key, policy)) as Reservation;
+  }
+
   /**
    * The current state, after pinging the shared store if the last probe is
    * more than `probeIntervalMs` old (so an outage shows up even without
@@ -89,7 +96,7 @@ export class ResilientRateLimitStore implements RateLimitStore {
     await Promise.all([this.primary.close(), this.fallback.close()]);
   }
 
-  private async check(op: 'hit' | 'peek', key: string, policy: RatePolicy): Promise<RateLimitResult> {
+  private async check(op: Op, key: string, policy: RatePolicy): Promise<RateLimitResult> {
     const now = this.now();
     const down = this.degradedSince !== undefined;
     if (down && now < this.nextProbeAt) return this.local(op, key, policy);
@@ -97,7 +104,7 @@ export class ResilientRateLimitStore implements RateLimitStore {
     const carry = down || now < this.carryUntil;
     if (carry) {
       const local = this.fallback.peekSync(key, policy);
-      if (!local.allowed) return local;
+      if (!local.allowed) return op === 'reserve' ? reservation(local, async () => {}) : local;
     }
     // This request is the probe; the others keep using the fallback meanwhile.
     if (down) this.nextProbeAt = now + this.probeIntervalMs;
@@ -112,13 +119,21 @@ export class ResilientRateLimitStore implements RateLimitStore {
     if (!carry || !shared.allowed) return shared;
     // Admits keep being recorded locally while the outage's admits still count,
     // and the stricter answer wins.
-    const local = op === 'hit' ? this.fallback.hitSync(key, policy) : this.fallback.peekSync(key, policy);
-    return !local.allowed || local.remaining < shared.remaining ? local : shared;
+    const local = this.record(op, key, policy);
+    const answer = !local.allowed || local.remaining < shared.remaining ? local : shared;
+    if (op !== 'reserve') return answer;
+    const both = [shared as Reservation, local as Reservation];
+    return reservation(answer, async () => void (await Promise.all(both.map((r) => r.release()))));
   }
 
-  private local(op: 'hit' | 'peek', key: string, policy: RatePolicy): RateLimitResult {
+  private local(op: Op, key: string, policy: RatePolicy): RateLimitResult {
     this.outageWindowMs = Math.max(this.outageWindowMs, policy.windowMs);
-    return op === 'hit' ? this.fallback.hitSync(key, policy) : this.fallback.peekSync(key, policy);
+    return this.record(op, key, policy);
+  }
+
+  private record(op: Op, key: string, policy: RatePolicy): RateLimitResult {
+    if (op === 'hit') return this.fallback.hitSync(key, policy);
+    return op === 'reserve' ? this.fallback.reserveSync(key, policy) : this.fallback.peekSync(key, policy);
   }
 
   private degraded(error: unknown): void {

@@ -50,3 +50,25 @@ export function push(entry: Entry, now: number): void {
   }
   entry.size++;
 }
+
+/**
+ * Removes the newest admit stamped `at` (a released reservation). Admits with
+ * the same stamp are interchangeable, so which one goes does not matter; a
+ * stamp that already left the window is simply not found.
+ */
+export function unpush(entry: Entry, at: number): void {
+  const length = entry.times.length;
+  for (let i = entry.size - 1; i >= 0; i--) {
+    if (entry.times[(entry.head + i) % length] !== at) continue;
+    // Close the gap: shift the newer admits one slot towards the oldest.
+    for (let j = i; j < entry.size - 1; j++) {
+      entry.times[(entry.head + j) % length] = entry.times[(entry.head + j + 1) % length];
+    }
+    entry.size--;
+    if (entry.size === 0) {
+      entry.head = 0;
+      entry.times.length = 0;
+    }
+    return;
+  }
+}

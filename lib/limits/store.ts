@@ -33,10 +33,22 @@ export interface RateLimitResult {
   readonly retryAfterMs: number;
 }
 
+/**
+ * An admitted unit that can be given back: `release()` removes exactly this
+ * admit (a no-op when refused, already released, or expired). Used to bound
+ * work that must be paid for before its outcome is known, such as credential
+ * verifications: reserve first, atomically, and release when it turned out fine.
+ */
+export interface Reservation extends RateLimitResult {
+  release(): Promise<void>;
+}
+
 /** Both implementations pass tests/contract/rate-limit-store.contract.test.ts. */
 export interface RateLimitStore {
   /** Admits and records one request for `key` if the policy allows it. */
   hit(key: string, policy: RatePolicy): Promise<RateLimitResult>;
+  /** {@link hit}, with a handle to give the admit back. */
+  reserve(key: string, policy: RatePolicy): Promise<Reservation>;
   /** Reports the state for `key` without recording anything. */
   peek(key: string, policy: RatePolicy): Promise<RateLimitResult>;
   /** Releases timers and connections. */
@@ -44,6 +56,23 @@ export interface RateLimitStore {
 }
 
 export type Clock = () => number;
+
+const NOTHING = async (): Promise<void> => {};
+
+/** A reservation for `result`, released by `release` when it was admitted. */
+export function reservation(result: RateLimitResult, release: () => Promise<void>): Reservation {
+  let done = !result.allowed;
+  return {
+    ...result,
+    release: done
+      ? NOTHING
+      : () => {
+          if (done) return Promise.resolve();
+          done = true;
+          return release();
+        },
+  };
+}
 
 /** An admitted check: `remaining` after this admit, `resetAt` when the oldest admit leaves. */
 export function admitted(policy: RatePolicy, remaining: number, resetAt: number): RateLimitResult {
@@ -90,6 +119,7 @@ export function failureOf(error: unknown): StoreFailure {
 /** A per-process store that can answer synchronously: the fallback of a shared one. */
 export interface LocalRateLimitStore extends RateLimitStore {
   hitSync(key: string, policy: RatePolicy): RateLimitResult;
+  reserveSync(key: string, policy: RatePolicy): Reservation;
   peekSync(key: string, policy: RatePolicy): RateLimitResult;
 }
 

@@ -1,6 +1,6 @@
 import type { Identity } from '../auth';
 import { requestIp } from '../client-ip';
-import type { RateLimitResult } from '../limits/store';
+import type { RateLimitResult, Reservation } from '../limits/store';
 import type { Runtime } from '../runtime';
 import { traceIdFrom, type LogLevel, type RequestContext, type SecurityEvent } from '../security-logger';
 import type { TokenRequest } from '../validation';
@@ -22,6 +22,8 @@ export interface Ctx {
   readonly limits: RateLimitResult[];
   log(level: LogLevel, event: SecurityEvent, message: string, metadata?: unknown): void;
   rawBody?: Uint8Array;
+  /** The auth-failure unit reserved before verifying; released when the credential is valid. */
+  authAttempt?: Reservation;
   identity?: Identity;
   body?: TokenRequest;
 }

@@ -21,8 +21,8 @@ export const TOKEN_GUARDS: readonly GuardFactory[] = [
   shapeGuard, //             415 non-JSON, 413 over the byte cap (read with a cap)
   originGuard, //            403 origin_not_allowed
   apiLimitGuard, //          429 general API limit per client IP
-  authFailureLimitGuard, //  429 IP over the auth-failure limit, credentials unread
-  configuredGuard, //        503 no server key or no auth method
+  configuredGuard, //        503 no server key or no auth method: nothing to verify against
+  authFailureLimitGuard, //  429 no verification left for this IP (reserved before verifying)
   authenticateGuard, //      401 (400 malformed header): Clerk first, then HS256 JWT
   tokenLimitGuard, //        429 token-issuance limit per user
   validateGuard, //          400 zod validation and sanitizing

@@ -7,7 +7,7 @@ import { RedisRateLimitStore } from '@/lib/limits/redis';
 import { startRedis, type RedisServer } from '../support/redis';
 
 /**
- * One contract, two stores (issue 4): every case below runs unchanged against
+ * One contract, two stores: every case below runs unchanged against
  * the in-memory store and the Redis store, so their semantics cannot drift.
  *
  * Redis keeps time with its own clock (`TIME`), which no test can fake, so
@@ -228,6 +228,36 @@ describe.each([memoryHarness(), redisHarness()])('rate-limit store contract: $na
     expect(admitted.map((r) => r.remaining).sort((x, y) => x - y)).toEqual(Array.from({ length: 37 }, (_, i) => i));
     for (const r of results.filter((r) => !r.allowed)) expect(r.retryAfterMs).toBeGreaterThan(0);
     expect((await clients[3].peek(k, p)).remaining).toBe(0);
+  });
+
+  it('reserve: 60 concurrent reservations across 4 connections admit exactly N; released units are free again, once', async () => {
+    const p = policy(20, 60_000);
+    const k = key();
+    const clients = await Promise.all([1, 2, 3, 4].map(() => harness.connect()));
+    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => clients[i % 4].reserve(k, p)));
+    const held = results.filter((r) => r.allowed);
+    expect(held).toHaveLength(20);
+    for (const r of results.filter((r) => !r.allowed)) expect(r.retryAfterMs).toBeGreaterThan(0);
+    // Giving back 5 (twice each: a second release is a no-op) frees exactly 5.
+    await Promise.all(held.slice(0, 5).flatMap((r) => [r.release(), r.release()]));
+    // A refused reservation has nothing to give back.
+    await Promise.all(results.filter((r) => !r.allowed).map((r) => r.release()));
+    expect((await store.peek(k, p)).remaining).toBe(5);
+    const again = await Promise.all(Array.from({ length: 30 }, (_, i) => clients[i % 4].reserve(k, p)));
+    expect(again.filter((r) => r.allowed)).toHaveLength(5);
+  });
+
+  it('a released reservation removes its own admit, not an older one', async () => {
+    const p = policy(3, 2000);
+    const k = key();
+    const first = await store.reserve(k, p);
+    await sleep(20);
+    const second = await store.reserve(k, p);
+    await second.release();
+    const look = await store.peek(k, p);
+    expect(look.remaining).toBe(2);
+    // The window still ends when the first admit leaves it.
+    expect(Math.abs(look.resetAt - first.resetAt)).toBeLessThanOrEqual(2);
   });
 });
 

@@ -5,7 +5,7 @@ import type { AuthOutcome, FuzzCase } from './attacker';
 
 /**
  * A reference model of the token route, written from the contract
- * (DESIGN.md "Request flow", "Rate limiting", "Upstream"), not from the code:
+ * (SECURITY.md "Request flow", "Rate limiting", "Upstream"), not from the code:
  * given a labelled request, the configuration, the time and the upstream's
  * behaviour, it predicts the status, the error code, the Retry-After, whether
  * the request reaches OpenAI and with what, and how many `suspicious_activity`
@@ -18,7 +18,7 @@ export type UpstreamMode = 'ok' | 'error500' | 'reset' | 'badjson' | 'unauthoriz
 /** The voices the (stand-in) Realtime API accepts; allowlisted fable/onyx/nova are refused upstream. */
 const UPSTREAM_VOICES = new Set(['alloy', 'ash', 'ballad', 'coral', 'echo', 'sage', 'shimmer', 'verse', 'marin', 'cedar']);
 
-/** DESIGN.md "Upstream" mapping: status, code, Retry-After. */
+/** The upstream mapping (SECURITY.md): status, code, Retry-After. */
 const UPSTREAM_FAILURES: Record<Exclude<UpstreamMode, 'ok'>, { status: number; code: string; retryAfter?: number }> = {
   error500: { status: 502, code: 'upstream_error' },
   reset: { status: 502, code: 'upstream_error' },

@@ -66,6 +66,7 @@ const KINDS: Kind[] = [
     const store: Runtime['store'] = {
       hit: (key, policy) => (++hits >= 2 ? Promise.reject(new Error('store crashed')) : real.hit(key, policy)),
       peek: (key, policy) => real.peek(key, policy),
+      reserve: (key, policy) => real.reserve(key, policy),
       close: async () => {},
     };
     setRuntime(createRuntime({ ...h.rt.runtime, store }));

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { GET, HEAD } from '@/app/api/health/route';
+import { DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT } from '@/app/api/health/route';
 import { loadConfig } from '@/lib/config';
 import { createRuntime, setRuntime, type Runtime } from '@/lib/runtime';
 import { createSecurityLogger } from '@/lib/security-logger';
@@ -108,5 +108,28 @@ describe('GET /api/health', () => {
       else process.env.REDIS_URL = saved;
       setRuntime(undefined);
     }
+  });
+});
+
+describe('methods /api/health does not serve', () => {
+  it.each([
+    ['POST', POST],
+    ['PUT', PUT],
+    ['PATCH', PATCH],
+    ['DELETE', DELETE],
+    ['OPTIONS', OPTIONS],
+  ] as const)('%s → 405 in the API error shape, with Allow and the API headers', async (method, handler) => {
+    use({});
+    const res = await handler(new Request('http://localhost:3000/api/health', { method, headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } }));
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('GET, HEAD');
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(res.headers.get('x-trace-id')).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
+    expect(await res.json()).toEqual({
+      error: 'method_not_allowed',
+      message: expect.any(String),
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    });
   });
 });

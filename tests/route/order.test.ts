@@ -4,7 +4,7 @@ import { signJwt } from '../support/tokens';
 import { ALLOWED_ORIGIN, call, sequential, tokenRequest, routeHarness, type RequestOptions } from './helpers';
 
 /**
- * The order of checks (DESIGN.md "Request flow", STYLE.md §1): cheap,
+ * The order of checks (lib/routes/token.ts, SECURITY.md "Request flow"): cheap,
  * credential-free checks first; credentials are verified only after origin
  * and rate limits; the body is validated only for an authenticated user;
  * nothing reaches OpenAI unless every step passed.

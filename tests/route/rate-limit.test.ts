@@ -14,6 +14,10 @@ const h = routeHarness();
 // Concurrent cases put up to 100 calls in flight to the loopback upstream at once; a generous
 // deadline keeps a busy machine from turning admitted requests into 504s.
 const UNDER_LOAD = { UPSTREAM_TIMEOUT_MS: '30000' };
+// Concurrent valid requests from one IP each hold an auth-verification unit
+// while they verify (lib/guards/auth-failure-limit.ts); room for all of them
+// isolates the limit under test.
+const MANY_VERIFICATIONS = { ...UNDER_LOAD, RATE_LIMIT_AUTH_FAILURES: '1000/300' };
 
 describe('token limit per user (10/min)', () => {
   it('sequential: 10 × 200 with Remaining counting down, then 429', async () => {
@@ -39,7 +43,7 @@ describe('token limit per user (10/min)', () => {
   });
 
   it('60 concurrent requests spread over 4 users: exactly 10 each', async () => {
-    h.configure(UNDER_LOAD);
+    h.configure(MANY_VERIFICATIONS);
     const tokens = await Promise.all(['u1', 'u2', 'u3', 'u4'].map((subject) => signJwt({}, { subject })));
     const requests = await Promise.all(Array.from({ length: 60 }, (_, i) => tokenRequest({ token: tokens[i % 4] })));
     const answers = await Promise.all(requests.map((req) => call(POST, req)));
@@ -107,7 +111,7 @@ describe('token limit per user (10/min)', () => {
 
 describe('API limit per IP (100/min)', () => {
   it('concurrent: 130 requests from one IP, many users → exactly 100 admitted', async () => {
-    h.configure(UNDER_LOAD);
+    h.configure(MANY_VERIFICATIONS);
     const tokens = await Promise.all(Array.from({ length: 13 }, (_, i) => signJwt({}, { subject: `ip-user-${i}` })));
     const requests = await Promise.all(Array.from({ length: 130 }, (_, i) => tokenRequest({ token: tokens[i % 13] })));
     const answers = await Promise.all(requests.map((req) => call(POST, req)));

@@ -373,6 +373,9 @@ describe('500', () => {
           peek: async () => {
             throw new Error('store exploded');
           },
+          reserve: async () => {
+            throw new Error('store exploded');
+          },
           close: async () => {},
         },
       }),

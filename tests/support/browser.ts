@@ -6,10 +6,10 @@ import { chromium, type Browser, type Locator, type Page } from 'playwright-core
 import ts from 'typescript';
 import { PROJECT_ROOT } from './build';
 
-/** Debian's Chromium; tests never download a browser (DESIGN.md "Stack"). */
+/** Debian's Chromium; tests never download a browser. */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
-/** DESIGN.md's flags, plus no QUIC. Playwright adds a fresh temporary --user-data-dir per launch. */
+/** Headless flags for a machine with no network beyond loopback, plus no QUIC. Playwright adds a fresh temporary --user-data-dir per launch. */
 export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',

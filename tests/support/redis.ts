@@ -12,7 +12,7 @@ import { startMockOpenAI, type MockOpenAI } from './upstream';
  * A private, throwaway `redis-server` for tests: loopback only, on a free
  * port, no persistence (`--save ""`, `--appendonly no`), in its own temp dir.
  * `stop()` kills it (SIGKILL by default, a crash) and `start()` brings it back
- * empty on the same port, for outage tests. Never a mock (STYLE.md §10).
+ * empty on the same port, for outage tests. Never a mock.
  */
 export interface RedisServer {
   readonly url: string;

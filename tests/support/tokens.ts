@@ -38,7 +38,7 @@ export interface ClerkTestKeys {
 
 /**
  * A generated RS256 key pair and fake Clerk keys: Clerk's own verifier runs
- * for real, offline, against tokens signed here (DESIGN.md "Authentication").
+ * for real, offline, against tokens signed here (SECURITY.md "Authentication").
  */
 export async function createClerkTestKeys(): Promise<ClerkTestKeys> {
   const { publicKey, privateKey } = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });

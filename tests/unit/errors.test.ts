@@ -3,7 +3,7 @@ import { ERRORS, errorResponse, type ErrorCode } from '@/lib/errors';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 
-/** The documented code → status table (DESIGN.md "Status codes"). */
+/** The documented code → status table (SECURITY.md "Errors"). */
 const DOCUMENTED: Record<ErrorCode, number> = {
   method_not_allowed: 405,
   unsupported_media_type: 415,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RatePolicy } from '@/lib/limits/store';
 import { MemoryRateLimitStore } from '@/lib/limits/memory';
-import type { RateLimitResult } from '@/lib/limits/store';
+import type { RateLimitResult, Reservation } from '@/lib/limits/store';
 import { RedisRateLimitStore, RedisStoreError, type RedisFailure } from '@/lib/limits/redis';
 import { ResilientRateLimitStore, type PrimaryStore } from '@/lib/limits/resilient';
 import { createSecurityLogger, type SecurityLogEntry } from '@/lib/security-logger';
@@ -40,6 +40,10 @@ class SwitchableStore implements PrimaryStore {
   async peek(key: string, p: RatePolicy): Promise<RateLimitResult> {
     this.gate();
     return this.inner.peekSync(key, p);
+  }
+  async reserve(key: string, p: RatePolicy): Promise<Reservation> {
+    this.gate();
+    return this.inner.reserveSync(key, p);
   }
   async ping(): Promise<void> {
     this.pings++;
