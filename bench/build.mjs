@@ -17,11 +17,11 @@ export const BASELINE_PATH = '/bench-baseline';
  */
 export const MIDDLEWARE_BASELINE_PATH = '/api/bench-baseline';
 
-// The middleware runs on every path but static assets. The bench copy adds the
-// baseline to that exclusion, so the baseline pays for none of the security
-// layer; the token route's middleware is untouched.
-const MATCHER_FROM = "'/((?!_next/static|";
-const MATCHER_TO = "'/((?!bench-baseline|_next/static|";
+// The middleware's page matcher is one negative lookahead ('/((?!…).*)'). The
+// bench copy adds the baseline to its exclusions, so the baseline pays for none
+// of the security layer; the token route's middleware is untouched.
+const MATCHER_FROM = "'/((?!";
+const MATCHER_TO = "'/((?!bench-baseline|";
 
 /** Adds the baseline routes and keeps the first one outside the middleware. */
 async function addBaseline(dir) {
