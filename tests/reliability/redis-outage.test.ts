@@ -105,6 +105,17 @@ async function redisPid(): Promise<number> {
 const events = (app: AppServer, event: string) => app.logs().filter((l) => l.event === event);
 const limitThenRefused = (n: number) => [...Array(TOKEN_LIMIT).fill(200), ...Array(n - TOKEN_LIMIT).fill(429)];
 
+/** `200×5 429×63 200×5 …`: a sequence of outcomes, repeats counted. */
+function runs(values: ReadonlyArray<number | string>): string {
+  const out: Array<[number | string, number]> = [];
+  for (const v of values) {
+    const last = out.at(-1);
+    if (last && last[0] === v) last[1]++;
+    else out.push([v, 1]);
+  }
+  return out.map(([v, n]) => `${v}×${n}`).join(' ');
+}
+
 interface Phase {
   readonly name: string;
   from: number;
@@ -191,7 +202,7 @@ it('keeps answering and limiting through a frozen Redis and a killed one, on two
   console.log(
     `redis outage (2 instances): ${exchanges.length} requests, statuses ${JSON.stringify(histogram(exchanges.map((e) => e.status ?? e.error!)))}, ` +
       `max latency ${Math.round(Math.max(...latencies))} ms (bound ${BOUND_MS} ms), ${Object.keys(perHonestUser).length} honest users, ` +
-      `hammering user ${byTag('hammer').map((e) => e.status ?? e.error).join(' ')}\n` +
+      `hammering user ${runs(byTag('hammer').map((e) => e.status ?? e.error!))}\n` +
       phases
         .map((p, i) => {
           const inPhase = exchanges.filter((e) => within(p, e));
