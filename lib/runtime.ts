@@ -1,9 +1,10 @@
 import { loadConfig, type AppConfig } from './config';
+import { configWarnings } from './config/warnings';
 import { MemoryRateLimitStore } from './limits/memory';
 import { RedisRateLimitStore } from './limits/redis';
 import { ResilientRateLimitStore } from './limits/resilient';
 import type { Clock, RateLimitStore } from './limits/store';
-import { getSecurityLogger, type SecurityLogger } from './security-logger';
+import { getSecurityLogger, traceIdFrom, type SecurityLogger } from './security-logger';
 
 /**
  * Everything a request needs that is built once per process: configuration,
@@ -27,10 +28,18 @@ export interface Runtime {
 const RUNTIME_KEY = Symbol.for('realtime-token-guard.runtime');
 type RuntimeHolder = { [RUNTIME_KEY]?: Runtime };
 
-/** Builds a runtime from parts; tests inject a logger sink, a clock or a store. */
+/**
+ * Builds a runtime from parts; tests inject a logger sink, a clock or a store.
+ * Logs each configuration warning (lib/config/warnings.ts) once, here: a
+ * process creates one runtime.
+ */
 export function createRuntime(parts: Partial<Runtime> & { config: AppConfig }): Runtime {
   const { config } = parts;
   const logger = parts.logger ?? getSecurityLogger();
+  const startup = { traceId: traceIdFrom(null) };
+  for (const warning of configWarnings(config)) {
+    logger.log('warn', 'config_error', warning.message, startup, { variable: warning.variable, ...warning.detail });
+  }
   return {
     config,
     store: parts.store ?? createStore(config, logger, parts.now),
