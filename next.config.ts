@@ -19,7 +19,14 @@ export default function config(phase: string): NextConfig {
     // and proxies to itself, so every page request with Clerk on fails when the server
     // listens on a loopback address. tests/e2e/clerk.test.ts.
     skipMiddlewareUrlNormalize: true,
+    // The front door (server/front-door.ts) answers slash redirects itself, in the
+    // API shape and always to a same-origin relative Location.
+    skipTrailingSlashRedirect: true,
     reactStrictMode: true,
+    // The call supervisor's sideband client (lib/calls/sideband.ts): bundled, ws loses its
+    // optional native helpers and every masked client frame throws
+    // (websockets/ws#2288); loaded from node_modules it falls back to its JavaScript masking.
+    serverExternalPackages: ['ws'],
     async headers() {
       return [
         {

@@ -1,6 +1,7 @@
 import type { RatePolicy } from '../limits/store';
 import { normalizeOrigin } from '../origin';
 import { jwksConfig, jwtConfig, type JwksConfig, type JwtConfig } from './auth';
+import { callsConfig, type CallsConfig } from './calls';
 import { isLoopbackHost, isTlsOrLoopback } from './hosts';
 import { envSchema, type Env } from './schema';
 
@@ -63,6 +64,8 @@ export interface AppConfig {
   readonly clientIpHeader: string | undefined;
   /** The value the front door stamps on every request it forwards (`x-rtg-front-door`). */
   readonly frontDoorMarker: string | undefined;
+  /** The server-side calls path (lib/config/calls.ts). */
+  readonly calls: CallsConfig;
 }
 
 /** Thrown for a bad or missing setting; the message names variables, never values. */
@@ -169,6 +172,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
     clientIpHeader: e.CLIENT_IP_HEADER,
     frontDoorMarker: e.RTG_FRONT_DOOR_MARKER,
+    calls: callsConfig(e),
   };
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { RatePolicy } from '../limits/store';
+import { callsEnv } from './calls';
 
 /**
  * The environment schema: every variable the server reads, with its rule and
@@ -151,6 +152,7 @@ export const envSchema = z.object({
       .transform((v) => v?.toLowerCase()),
   ),
   RTG_FRONT_DOOR_MARKER: optionalString.pipe(z.string().regex(/^[0-9a-f]{32}$/, 'is set by the front door').optional()),
+  ...callsEnv(optionalString, intIn),
 });
 
 

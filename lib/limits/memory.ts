@@ -1,5 +1,6 @@
+import { MemoryBudgets } from './budget';
 import { expire, push, unpush, type Entry } from './ring';
-import { admitted, peeked, refused, reservation, type Clock, type Reservation, type RatePolicy, type RateLimitResult, type LocalRateLimitStore } from './store';
+import { admitted, peeked, refused, reservation, type Allotment, type Clock, type Reservation, type RatePolicy, type RateLimitResult, type LocalRateLimitStore } from './store';
 
 export interface MemoryStoreOptions {
   /** Most keys tracked at once (default 100 000). */
@@ -36,11 +37,13 @@ export class MemoryRateLimitStore implements LocalRateLimitStore {
   private readonly evictionScan: number;
   private readonly now: Clock;
   private readonly timer: ReturnType<typeof setInterval> | undefined;
+  private readonly budgets: MemoryBudgets;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.maxKeys = options.maxKeys ?? 100_000;
     this.evictionScan = options.evictionScan ?? 16;
     this.now = options.now ?? Date.now;
+    this.budgets = new MemoryBudgets(this.maxKeys, this.now);
     const every = options.sweepIntervalMs ?? 300_000;
     if (every > 0) {
       this.timer = setInterval(() => this.sweep(), every);
@@ -63,6 +66,15 @@ export class MemoryRateLimitStore implements LocalRateLimitStore {
 
   async reserve(key: string, policy: RatePolicy): Promise<Reservation> {
     return this.reserveSync(key, policy);
+  }
+
+  async draw(key: string, policy: RatePolicy, want: number, min: number): Promise<Allotment> {
+    return this.budgets.draw(key, policy, want, min);
+  }
+
+  /** Synchronous {@link draw} (lib/limits/budget.ts). */
+  drawSync(key: string, policy: RatePolicy, want: number, min: number): Allotment {
+    return this.budgets.draw(key, policy, want, min);
   }
 
   /** Synchronous {@link reserve}: the admit's time is its identity in the ring. */
@@ -129,6 +141,7 @@ export class MemoryRateLimitStore implements LocalRateLimitStore {
 
   /** Drops every key whose window holds no admits. Runs on the sweep timer. */
   sweep(): number {
+    this.budgets.sweep();
     const now = this.now();
     let dropped = 0;
     for (let entry = this.oldest; entry !== undefined; ) {

@@ -1,4 +1,5 @@
 import type { Identity } from '../auth';
+import type { CallBudget } from '../calls/supervisor';
 import { requestIp } from '../client-ip';
 import type { RateLimitResult, Reservation } from '../limits/store';
 import type { Runtime } from '../runtime';
@@ -26,6 +27,10 @@ export interface Ctx {
   authAttempt?: Reservation;
   identity?: Identity;
   body?: TokenRequest;
+  /** The validated SDP offer, CRLF lines (calls route, lib/sdp.ts). */
+  offer?: string;
+  /** The slot and seconds drawn for the call being placed (calls route). */
+  callBudget?: CallBudget & { readonly limitedBy: 'max_duration' | 'budget' };
 }
 
 export function createContext(req: Request, rt: Runtime): Ctx {

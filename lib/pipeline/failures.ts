@@ -1,4 +1,5 @@
 import type { RateLimitResult } from '../limits/store';
+import type { UpstreamError } from '../upstream';
 import type { Ctx } from './context';
 import { refuse } from './refuse';
 
@@ -29,4 +30,10 @@ export async function refuseLimited(ctx: Ctx, result: RateLimitResult): Promise<
   });
   await noteFailure(ctx, `rate_limit:${result.policy.name}`);
   return answer;
+}
+
+/** The catalog answer for a failed upstream call, with Retry-After when OpenAI asked for a wait; no upstream text. */
+export function refuseUpstream(ctx: Ctx, error: UpstreamError, message: string): Response {
+  const headers = error.retryAfterSeconds ? { 'Retry-After': String(error.retryAfterSeconds) } : undefined;
+  return refuse(ctx, error.code, { message, metadata: { ...error.detail }, headers });
 }

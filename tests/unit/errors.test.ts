@@ -25,6 +25,14 @@ const DOCUMENTED: Record<ErrorCode, number> = {
   upstream_rate_limited: 503,
   not_found: 404,
   internal_error: 500,
+  sdp_invalid: 400,
+  call_limit_reached: 429,
+  minutes_exhausted: 429,
+  bad_request: 400,
+  permanent_redirect: 308,
+  request_timeout: 408,
+  headers_too_large: 431,
+  too_many_connections: 503,
 };
 
 describe('the error table', () => {
