@@ -125,11 +125,11 @@ export interface RedisInstances {
 
 /**
  * Several production servers (`npm start`) behind one private redis-server
- * with a password (as in production), like instances behind a load balancer,
+ * (with a password when given, as in production), like instances behind a load balancer,
  * with one loopback OpenAI stand-in. `env` is added to each server's
  * environment (limits, REDIS_TIMEOUT_MS).
  */
-export async function startRedisInstances(options: { password: string; prefix: string; env?: Record<string, string>; count?: number }): Promise<RedisInstances> {
+export async function startRedisInstances(options: { password?: string; prefix: string; env?: Record<string, string>; count?: number }): Promise<RedisInstances> {
   const redis = await startRedis({ password: options.password });
   const upstream = await startMockOpenAI();
   const env = {
