@@ -5,7 +5,7 @@ import { FlatCompat } from '@eslint/eslintrc';
 const compat = new FlatCompat({ baseDirectory: dirname(fileURLToPath(import.meta.url)) });
 
 const config = [
-  { ignores: ['.next/**', 'node_modules/**', 'next-env.d.ts', 'bench/results.json', 'test-results/**'] },
+  { ignores: ['.next/**', '.next-test/**', 'node_modules/**', 'next-env.d.ts', 'bench/results.json', 'test-results/**'] },
   ...compat.extends('next/core-web-vitals', 'next/typescript'),
   {
     rules: {

@@ -6,9 +6,13 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 const shared = {
   environment: 'node',
   testTimeout: 30_000,
-  hookTimeout: 240_000,
+  hookTimeout: 60_000,
   env: { NEXT_TELEMETRY_DISABLED: '1', CLERK_TELEMETRY_DISABLED: '1' },
 } as const;
+/** Files that start production servers: their build is made once, before they run. */
+const SERVERS = ['tests/e2e/**/*.test.ts', 'tests/browser/**/*.test.ts'];
+const RELIABILITY = ['tests/reliability/**/*.test.ts'];
+const BUILD = { globalSetup: ['tests/support/global-build.ts'] };
 
 export default defineConfig({
   plugins: [react()],
@@ -19,7 +23,11 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { ...shared, name: 'suite', include: ['tests/**/*.test.ts'], exclude: ['tests/reliability/**'] },
+        test: { ...shared, name: 'suite', include: ['tests/**/*.test.ts'], exclude: [...SERVERS, ...RELIABILITY] },
+      },
+      {
+        extends: true,
+        test: { ...shared, ...BUILD, name: 'servers', include: SERVERS },
       },
       {
         // Fault injection, soak and shutdown assert time bounds under load they
@@ -28,8 +36,9 @@ export default defineConfig({
         extends: true,
         test: {
           ...shared,
+          ...BUILD,
           name: 'reliability',
-          include: ['tests/reliability/**/*.test.ts'],
+          include: RELIABILITY,
           fileParallelism: false,
           sequence: { groupOrder: 1 },
         },

@@ -9,6 +9,8 @@
  * and the hostile 200s of a misbehaving upstream or proxy (keys of HOSTILE_SUCCESS):
  *   leak-key | bad-key-chars | long-key | far-expiry | past-expiry | fraction-expiry | string-expiry |
  *   no-session-id | bad-session-id
+ * and, for requests asking for one voice only, with `server.setModeFor(voice, mode)`
+ * (so one request can hang while the others are served);
  * and every request received is kept in `server.requests` (method, url,
  * headers, parsed body) so tests can assert exactly what reached upstream.
  *
@@ -52,17 +54,19 @@ function openaiError(res, status, message, type, code, param = null, headers = {
  * Starts the stand-in.
  * @param {{ port?: number, apiKey?: string, mode?: string }} [options]
  *   apiKey: the only server key accepted (default: any key that starts with "sk-")
- * @returns {Promise<import('node:http').Server & { baseUrl: string, requests: any[], calls: ReturnType<typeof createCallsStandIn>, setMode(m: string): void, close(): Promise<void> }>}
+ * @returns {Promise<import('node:http').Server & { baseUrl: string, requests: any[], calls: ReturnType<typeof createCallsStandIn>, setMode(m: string): void, setModeFor(voice: string, m: string | undefined): void, close(): Promise<void> }>}
  */
 export async function startMockOpenAI(options = {}) {
-  let mode = options.mode ?? 'ok';
+  let defaultMode = options.mode ?? 'ok';
+  /** voice → mode, for requests whose session asks for that voice. */
+  const voiceModes = new Map();
   const requests = [];
   const sockets = new Set();
   const keyOk = (req) => {
     const auth = req.headers.authorization ?? '';
     return options.apiKey ? auth === `Bearer ${options.apiKey}` : /^Bearer sk-\S+$/.test(auth);
   };
-  const calls = createCallsStandIn({ mode: () => mode, keyOk, json: openaiError });
+  const calls = createCallsStandIn({ mode: () => defaultMode, keyOk, json: openaiError });
   const server = createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
@@ -88,6 +92,7 @@ export async function startMockOpenAI(options = {}) {
     if (req.method !== 'POST' || req.url !== '/v1/realtime/client_secrets') {
       return openaiError(res, 404, `Invalid URL (${req.method} ${req.url})`, 'invalid_request_error', null);
     }
+    const mode = voiceModes.get(body?.session?.audio?.output?.voice) ?? defaultMode;
     switch (mode) {
       case 'hang':
         return; // never answers; the client's deadline must fire
@@ -165,7 +170,11 @@ export async function startMockOpenAI(options = {}) {
     requests,
     calls,
     setMode(next) {
-      mode = next;
+      defaultMode = next;
+    },
+    setModeFor(voice, next) {
+      if (next === undefined) voiceModes.delete(voice);
+      else voiceModes.set(voice, next);
     },
     async close() {
       await calls.close();

@@ -10,45 +10,26 @@
  * and SOAK_REPORT set, so the script and CI share the code and the
  * assertions; exits non-zero when one fails.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runAndReport } from './run-report.mjs';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, rate: { type: 'string' } } });
-const root = new URL('..', import.meta.url).pathname;
-const dir = mkdtempSync(join(tmpdir(), 'soak-report-'));
-const reportFile = join(dir, 'report.json');
 
-const result = spawnSync(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', 'tests/reliability/soak.test.ts'], {
-  cwd: root,
-  stdio: 'inherit',
-  env: {
-    ...process.env,
-    NEXT_TELEMETRY_DISABLED: '1',
-    CLERK_TELEMETRY_DISABLED: '1',
-    SOAK_SECONDS: values.seconds,
-    SOAK_REPORT: reportFile,
-    ...(values.rate ? { SOAK_RATE: values.rate } : {}),
-  },
+runAndReport({
+  name: 'soak',
+  testPath: 'tests/reliability/soak.test.ts',
+  reportVariable: 'SOAK_REPORT',
+  env: { SOAK_SECONDS: values.seconds, SOAK_RATE: values.rate },
+  format: report,
 });
 
-let r;
-try {
-  r = JSON.parse(readFileSync(reportFile, 'utf8'));
-} catch {
-  console.error('soak: no report was written (the run did not finish)');
-  process.exit(result.status || 1);
-} finally {
-  rmSync(dir, { recursive: true, force: true });
-}
-
-const m = r.memory;
-const kinds = Object.entries(r.byKind)
-  .map(([kind, counts]) => `    ${kind.padEnd(28)} ${JSON.stringify(counts)}`)
-  .join('\n');
-console.log(`
+/** The printed summary of a soak report. */
+function report(r) {
+  const m = r.memory;
+  const kinds = Object.entries(r.byKind)
+    .map(([kind, counts]) => `    ${kind.padEnd(28)} ${JSON.stringify(counts)}`)
+    .join('\n');
+  return `
 Soak results (${r.seconds} s, ${r.connections} connections, ${r.rate ? `${r.rate} requests/s` : 'as fast as the server answers'})
   requests:        ${r.requests} (${r.requestsPerSecond}/s), latency p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms
   errors:          ${r.errors} (timeouts ${r.timeouts}), answers outside the expected statuses: ${Object.keys(r.unexpected).length ? JSON.stringify(r.unexpected) : 'none'}
@@ -60,5 +41,5 @@ ${kinds}
   memory (RSS):    start ${m.rss.startMB} MB, after the ${m.warmUpSeconds} s warm-up ${m.rss.afterWarmUpMB} MB, end ${m.rss.endMB} MB, max ${m.rss.maxMB} MB, slope ${m.rss.slopeMBPerMin} MB/min
   memory (heap):   retained (after a full GC, every 5 s) ${m.heapRetained.afterWarmUpMB} MB after the warm-up, ${m.heapRetained.endMB} MB at the end, max ${m.heapRetained.maxMB} MB, slope ${m.heapRetained.slopeMBPerMin} MB/min; heapUsed max ${m.heapMaxMB} MB
   samples (s: RSS/heap MB, * after GC): ${m.samples.map((s) => `${s.t}:${s.rss}/${s.heapUsed ?? '?'}${s.retained ? '*' : ''}`).join(' ')}
-`);
-process.exit(result.status ?? 1);
+`;
+}

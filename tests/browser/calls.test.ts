@@ -1,8 +1,8 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
-import { BUILD_TIMEOUT_MS, freePort, launchChromium, screenshot, textOf, waitForText } from '../support/browser';
+import { freePort, launchChromium, screenshot, textOf, waitForText } from '../support/browser';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 
 /**
@@ -14,8 +14,6 @@ import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
  * Chromium gets a fake microphone (granted) and loopback candidates.
  */
 
-type MockOpenAI = Awaited<ReturnType<typeof startMockOpenAI>>;
-
 const CHROMIUM_FLAGS = ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', '--allow-loopback-in-peer-connection'];
 
 let upstream: MockOpenAI;
@@ -24,7 +22,7 @@ const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
   [upstream, browser] = await Promise.all([startMockOpenAI(), launchChromium(CHROMIUM_FLAGS)]);
-}, BUILD_TIMEOUT_MS);
+});
 
 afterEach(async () => {
   await Promise.all(contexts.splice(0).map((c) => c.close()));
@@ -96,7 +94,7 @@ describe('calls mode, restore policy', () => {
   let origin: string;
   beforeAll(async () => {
     ({ app, origin } = await startCallsApp({}));
-  }, BUILD_TIMEOUT_MS);
+  });
   afterAll(() => app?.stop());
 
   it('a real WebRTC call through POST /api/realtime/calls; an override over the data channel is restored within 1 s', async () => {
@@ -138,7 +136,7 @@ describe('calls mode, over budget', () => {
   let origin: string;
   beforeAll(async () => {
     ({ app, origin } = await startCallsApp({ CALLS_MAX_CONCURRENT: '1' }));
-  }, BUILD_TIMEOUT_MS);
+  });
   afterAll(() => app?.stop());
 
   it('a second call while one is open says so in plain words and does not lock Start for the slot\'s worst case', async () => {
@@ -162,7 +160,7 @@ describe('calls mode, hangup policy', () => {
   let origin: string;
   beforeAll(async () => {
     ({ app, origin } = await startCallsApp({ CALL_OVERRIDE_POLICY: 'hangup' }));
-  }, BUILD_TIMEOUT_MS);
+  });
   afterAll(() => app?.stop());
 
   it('the same override hangs the call up, and the page says why', async () => {
@@ -184,7 +182,7 @@ describe('calls mode, CALL_MAX_SECONDS=3', () => {
   let origin: string;
   beforeAll(async () => {
     ({ app, origin } = await startCallsApp({ CALL_MAX_SECONDS: '3' }));
-  }, BUILD_TIMEOUT_MS);
+  });
   afterAll(() => app?.stop());
 
   it('at the deadline the peer is closed, the page shows why, and call_ended max_duration is logged', async () => {

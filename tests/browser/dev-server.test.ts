@@ -1,7 +1,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pageCsp } from '@/lib/page-csp';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import type { AppServer } from '../support/app-server';
 import { freePort, launchChromium, waitForText } from '../support/browser';
 import { startDevApp } from '../support/dev-server';
@@ -14,7 +14,7 @@ import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
  */
 
 const SERVER_KEY = 'sk-test-dev-server-key-123456';
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 let app: AppServer;
 let browser: Browser;
 

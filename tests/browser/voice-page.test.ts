@@ -1,10 +1,9 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenResult } from '../../app/voice/token-client';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
 import {
-  BUILD_TIMEOUT_MS,
   browserModule,
   freePort,
   launchChromium,
@@ -22,7 +21,7 @@ import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
  * 127.0.0.1 (localhost would be a different origin).
  */
 
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 let app: AppServer;
 let appOrigin: string;
 let allowedSite: StaticSite;
@@ -59,7 +58,7 @@ beforeAll(async () => {
     }),
     launchChromium(),
   ]);
-}, BUILD_TIMEOUT_MS);
+});
 
 afterEach(async () => {
   upstream.setMode('ok');
@@ -71,6 +70,19 @@ afterAll(async () => {
   await app?.stop();
   await Promise.all([upstream?.close(), allowedSite?.close(), unlistedSite?.close()]);
 });
+
+/** Runs the app's own token client (loaded by the other-origin page) against the app, in the page. */
+function requestTokenFrom(page: Page, jwt: string): Promise<TokenResult> {
+  return page.evaluate(
+    ([api, credential]) =>
+      (window as unknown as { tokenClient: typeof import('../../app/voice/token-client') }).tokenClient.requestToken({
+        url: `${api}/api/realtime/token`,
+        credential,
+        body: { voice: 'alloy', model: 'gpt-realtime' },
+      }),
+    [appOrigin, jwt] as const,
+  );
+}
 
 async function newPage(): Promise<{ page: Page; consoleText: string[] }> {
   const context = await browser.newContext({ viewport: { width: 960, height: 900 } });
@@ -165,15 +177,7 @@ describe('CORS in the browser', () => {
     await page.waitForFunction(() => 'tokenClient' in window);
     const jwt = await signJwt({}, { subject: 'browser-cors-allowed' });
 
-    const result = await page.evaluate(
-      ([api, credential]) =>
-        (window as unknown as { tokenClient: typeof import('../../app/voice/token-client') }).tokenClient.requestToken({
-          url: `${api}/api/realtime/token`,
-          credential,
-          body: { voice: 'alloy', model: 'gpt-realtime' },
-        }),
-      [appOrigin, jwt] as const,
-    );
+    const result = await requestTokenFrom(page, jwt);
 
     expect(result.ok).toBe(true);
     const ok = result as Extract<TokenResult, { ok: true }>;
@@ -192,15 +196,7 @@ describe('CORS in the browser', () => {
     const jwt = await signJwt({}, { subject: 'browser-cors-unlisted' });
     const upstreamCalls = upstream.requests.length;
 
-    const result = await page.evaluate(
-      ([api, credential]) =>
-        (window as unknown as { tokenClient: typeof import('../../app/voice/token-client') }).tokenClient.requestToken({
-          url: `${api}/api/realtime/token`,
-          credential,
-          body: { voice: 'alloy', model: 'gpt-realtime' },
-        }),
-      [appOrigin, jwt] as const,
-    );
+    const result = await requestTokenFrom(page, jwt);
     const rawFetch = await page.evaluate(
       (api) =>
         fetch(`${api}/api/realtime/token`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' }).then(

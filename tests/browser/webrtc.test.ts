@@ -2,7 +2,7 @@ import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { REALTIME_CALLS_URL } from '../../app/voice/webrtc';
 import { startApp, type AppServer } from '../support/app-server';
-import { BUILD_TIMEOUT_MS, freePort, launchChromium, screenshot, textOf, waitForText } from '../support/browser';
+import { freePort, launchChromium, screenshot, textOf, waitForText } from '../support/browser';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 
 /**
@@ -31,7 +31,7 @@ beforeAll(async () => {
     // A fake microphone; raw host candidates, loopback included, so the two tabs connect on any machine.
     launchChromium(['--use-fake-device-for-media-stream', '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns']),
   ]);
-}, BUILD_TIMEOUT_MS);
+});
 
 afterEach(async () => {
   await Promise.all(contexts.splice(0).map((c) => c.close()));

@@ -64,6 +64,8 @@ function redisHarness(): Harness {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+// The tests that wait for a window to pass run concurrently (it.concurrent, each on keys of its
+// own), so their waits overlap instead of adding up.
 const policy = (limit: number, windowMs: number, name = 'contract'): RatePolicy => ({ name, limit, windowMs });
 const key = () => `user-${randomUUID()}`;
 // Redis stamps in microseconds and rounds reset times up to the next ms; both
@@ -114,7 +116,7 @@ describe.each([memoryHarness(), redisHarness()])('rate-limit store contract: $na
     expect(Math.abs(refused.resetAt - resetAt)).toBeLessThanOrEqual(2);
   });
 
-  it('a refused request consumes nothing', async () => {
+  it.concurrent('a refused request consumes nothing', async () => {
     const p = policy(2, 2000);
     const k = key();
     expect((await store.hit(k, p)).allowed).toBe(true);
@@ -134,7 +136,7 @@ describe.each([memoryHarness(), redisHarness()])('rate-limit store contract: $na
     ]);
   });
 
-  it('the window slides: each admit frees its slot exactly one window after it was made', async () => {
+  it.concurrent('the window slides: each admit frees its slot exactly one window after it was made', async () => {
     const p = policy(2, 2000);
     const k = key();
     const first = await store.hit(k, p);
@@ -157,7 +159,7 @@ describe.each([memoryHarness(), redisHarness()])('rate-limit store contract: $na
     expect(third.resetAt - first.resetAt).toBeGreaterThanOrEqual(800);
   });
 
-  it('peek reports the state and records nothing', async () => {
+  it.concurrent('peek reports the state and records nothing', async () => {
     const p = policy(3, 60_000);
     const k = key();
     const before = Date.now();
@@ -177,7 +179,7 @@ describe.each([memoryHarness(), redisHarness()])('rate-limit store contract: $na
     expect(Math.abs(full.resetAt - admits[0].resetAt)).toBeLessThanOrEqual(2);
   });
 
-  it('peek counts only admits still inside the window', async () => {
+  it.concurrent('peek counts only admits still inside the window', async () => {
     const p = policy(2, 2000);
     const k = key();
     await store.hit(k, p);

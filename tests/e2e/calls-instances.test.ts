@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
-import { startApp, type AppServer } from '../support/app-server';
-import { startRedis, type RedisServer } from '../support/redis';
-import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
+import type { AppServer } from '../support/app-server';
+import { startRedisInstances, type RedisInstances } from '../support/redis';
+import { signJwt } from '../support/tokens';
+import type { MockOpenAI } from '../support/upstream';
 import { nodePeer } from '../support/webrtc-peer';
 
 /**
@@ -12,17 +12,13 @@ import { nodePeer } from '../support/webrtc-peer';
  * the other one's sweeper hangs it up after its deadline.
  */
 
-let redis: RedisServer;
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 let offer: string;
-const apps: AppServer[] = [];
+let apps: readonly AppServer[];
+let instances: RedisInstances;
 
 const env = (extra: Record<string, string> = {}) => ({
   OPENAI_API_KEY: 'sk-test-e2e-calls-123456',
-  OPENAI_BASE_URL: upstream.baseUrl,
-  JWT_SECRET: TEST_JWT_SECRET,
-  REDIS_URL: redis.url,
-  RATE_LIMIT_PREFIX: 'e2e-calls:',
   REDIS_TIMEOUT_MS: '2000',
   RATE_LIMIT_API: '1000/60',
   RATE_LIMIT_TOKEN: '1000/60',
@@ -33,18 +29,15 @@ const env = (extra: Record<string, string> = {}) => ({
 });
 
 beforeAll(async () => {
-  redis = await startRedis();
-  upstream = await startMockOpenAI();
   const peer = await nodePeer();
   offer = peer.offer;
   await peer.close();
-  apps.push(...(await Promise.all([startApp(env()), startApp(env())])));
-}, 900_000);
+  instances = await startRedisInstances({ prefix: 'e2e-calls:', env: env() });
+  ({ upstream, apps } = instances);
+});
 
 afterAll(async () => {
-  await Promise.all(apps.map((app) => app.stop()));
-  await upstream?.close();
-  await redis?.close();
+  await instances?.close();
 });
 
 function place(app: AppServer, jwt: string): Promise<{ status: number; body: Record<string, unknown> }> {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 import { nodePeer } from '../support/webrtc-peer';
@@ -9,13 +9,13 @@ import { nodePeer } from '../support/webrtc-peer';
  * shutdown (SIGTERM) hangs them up before the process exits (server/main.ts).
  */
 
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 let app: AppServer;
 
 beforeAll(async () => {
   upstream = await startMockOpenAI();
   app = await startApp({ OPENAI_API_KEY: 'sk-test-e2e-shutdown-123456', OPENAI_BASE_URL: upstream.baseUrl, JWT_SECRET: TEST_JWT_SECRET, REALTIME_MODE: 'calls' });
-}, 900_000);
+});
 
 afterAll(async () => {
   await app?.stop();

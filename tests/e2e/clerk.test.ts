@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
 import { b64url, createClerkTestKeys, signJwt, TEST_JWT_SECRET, type ClerkTestKeys } from '../support/tokens';
 import { expectApiHeaders, flushLogs, logsFor, newTrace, nonJsonLines, postToken, preflight } from './http';
@@ -15,7 +15,7 @@ import { expectApiHeaders, flushLogs, logsFor, newTrace, nonJsonLines, postToken
 const AZP = 'http://localhost:3000';
 let clerk: ClerkTestKeys;
 let app: AppServer;
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 
 // Stands in for Clerk's Backend API (JWKS lives there): any request to it means
 // verification was not networkless. CLERK_API_URL is read by Clerk itself.

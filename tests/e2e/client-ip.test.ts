@@ -1,7 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 import { flushLogs, newTrace, TOKEN_PATH } from './http';
@@ -19,7 +19,7 @@ const BASE_ENV = {
   RATE_LIMIT_API: `${API_LIMIT}/60`,
 };
 
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 beforeAll(async () => {
   upstream = await startMockOpenAI();
 });

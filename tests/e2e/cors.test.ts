@@ -1,27 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
-import { startApp, type AppServer } from '../support/app-server';
-import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
+import type { MockOpenAI } from '../support/upstream';
+import { startAppWithUpstream, type AppServer, type AppWithUpstream } from '../support/app-server';
+import { signJwt } from '../support/tokens';
 import { corsHeaderNames, expectApiHeaders, logsFor, newTrace, postToken, preflight } from './http';
 
 /** The CORS middleware of the production server, seen from a browser's and an attacker's side. */
 
 const ALLOWED = 'https://app.example.com';
 let app: AppServer;
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
+
+let server: AppWithUpstream;
 
 beforeAll(async () => {
-  upstream = await startMockOpenAI();
-  app = await startApp({
-    OPENAI_API_KEY: 'sk-cors-server-key-0123456789',
-    OPENAI_BASE_URL: upstream.baseUrl,
-    JWT_SECRET: TEST_JWT_SECRET,
-    ALLOWED_ORIGINS: `${ALLOWED},http://localhost:3000`,
-  });
+  server = await startAppWithUpstream({ OPENAI_API_KEY: 'sk-cors-server-key-0123456789', ALLOWED_ORIGINS: `${ALLOWED},http://localhost:3000` });
+  ({ app, upstream } = server);
 });
 afterAll(async () => {
-  await app?.stop();
-  await upstream?.close();
+  await server?.close();
 });
 
 describe('preflight from an allowed origin', () => {

@@ -4,13 +4,13 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer, type LogLine } from '../support/app-server';
 import { ensureBuild } from '../support/build';
 import { LINGER_MS } from '@/server/front-door';
 import { exchange, openIdle, type Exchange, type Piece, type RawResponse } from '../support/raw-http';
 import { createClerkTestKeys, signJwt, TEST_JWT_SECRET, type ClerkTestKeys } from '../support/tokens';
-import { API_HEADERS, flushLogs, logsFor, newTrace, TOKEN_PATH } from './http';
+import { API_HEADERS, expectHeaders, flushLogs, logsFor, newTrace, TOKEN_PATH } from './http';
 
 /**
  * The findings of the adversarial review of the request path, each sent the way
@@ -25,7 +25,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** A refused upload's socket lingers, unread, for LINGER_MS (server/front-door.ts) and counts against its IP until then. */
 const lingerOver = () => sleep(LINGER_MS + 300);
 
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 let clerk: ClerkTestKeys;
 let clerkApi: Server;
 let clerkApiUrl: string;
@@ -100,7 +100,7 @@ function expectApiShape(res: RawResponse | undefined, status: number, code: stri
   expect(body.error).toBe(code);
   expect(body.traceId).toBe(res!.headers['x-trace-id']);
   expect(res!.headers['x-trace-id']).toMatch(/^[0-9a-f]{32}$/);
-  for (const [name, value] of Object.entries(API_HEADERS)) expect(res!.headers[name] ?? null, name).toBe(value);
+  expectHeaders(new Headers(res!.headers), API_HEADERS);
   return res!;
 }
 
@@ -281,7 +281,7 @@ describe.each(SETUPS)('front door, %s', (_label, setup) => {
     const res = await fetch(`${app.url}/api/health`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(405);
     expect((await res.json()).error).toBe('method_not_allowed');
-    for (const [name, value] of Object.entries(API_HEADERS)) expect(res.headers.get(name), name).toBe(value);
+    expectHeaders(res, API_HEADERS);
     expect(res.headers.get('x-trace-id')).toMatch(/^[0-9a-f]{32}$/);
   });
 

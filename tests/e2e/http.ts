@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import type { AppServer, LogLine } from '../support/app-server';
+import { API_HEADERS as SUPPORT_API_HEADERS, expectHeaders, HSTS, PAGE_HEADERS, TRACE_ID, type HeaderTable } from '../support/headers';
 
 /**
  * Small helpers shared by the e2e files: building requests against the real
@@ -64,35 +65,10 @@ export function corsHeaderNames(res: Response): string[] {
   return [...res.headers.keys()].filter((name) => name.startsWith('access-control-'));
 }
 
-const SPEC_HEADERS: Record<string, string> = {
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-  'x-xss-protection': '1; mode=block',
-  'referrer-policy': 'strict-origin-when-cross-origin',
-  'cache-control': 'no-store, no-cache, must-revalidate',
-};
+/** Headers every API answer of the production server carries (`null`: must be absent). */
+export const API_HEADERS: HeaderTable = { ...SUPPORT_API_HEADERS, 'Strict-Transport-Security': HSTS };
 
-/** Headers every API answer carries (`null`: must be absent). */
-export const API_HEADERS: Record<string, string | null> = {
-  ...SPEC_HEADERS,
-  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
-  'cross-origin-resource-policy': 'same-origin',
-  'strict-transport-security': 'max-age=63072000; includeSubDomains',
-  'x-powered-by': null,
-};
-
-/** Headers the HTML page carries (`null`: must be absent). */
-export const PAGE_HEADERS: Record<string, string | null> = {
-  ...SPEC_HEADERS,
-  'x-powered-by': null,
-};
-
-/** Asserts each header; `null` means the header must be absent (helmet's convention). */
-export function expectHeaders(res: Response, expected: Record<string, string | null>, label = ''): void {
-  for (const [name, value] of Object.entries(expected)) {
-    expect(res.headers.get(name), `${label} ${name}`).toBe(value);
-  }
-}
+export { expectHeaders, PAGE_HEADERS };
 
 /** The API security headers plus a well-formed trace id; returns the trace id. */
 export function expectApiHeaders(res: Response, label = ''): string {
@@ -101,7 +77,7 @@ export function expectApiHeaders(res: Response, label = ''): string {
   expect(permissions, `${label} permissions-policy`).toContain('microphone=()');
   expect(permissions, `${label} permissions-policy`).toContain('camera=()');
   const traceId = res.headers.get('x-trace-id');
-  expect(traceId, `${label} x-trace-id`).toMatch(/^[0-9a-f]{32}$/);
+  expect(traceId, `${label} x-trace-id`).toMatch(TRACE_ID);
   return traceId!;
 }
 

@@ -1,9 +1,9 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SECURITY_EVENTS } from '@/lib/security-logger';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
-import { startApp, type AppServer, type LogLine } from '../support/app-server';
-import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
+import type { MockOpenAI } from '../support/upstream';
+import { startAppWithUpstream, type AppServer, type AppWithUpstream, type LogLine } from '../support/app-server';
+import { signJwt } from '../support/tokens';
 import { flushLogs, logsFor, newTrace, nonJsonLines, postToken, TOKEN_PATH } from './http';
 
 /**
@@ -14,25 +14,24 @@ import { flushLogs, logsFor, newTrace, nonJsonLines, postToken, TOKEN_PATH } fro
 const SERVER_KEY = 'sk-logs-server-key-0123456789abcdef';
 const KNOWN_EVENTS = new Set<string>([...SECURITY_EVENTS, 'server_started', 'server_stopping', 'front_door_limits']);
 let app: AppServer;
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 const stderr: string[] = [];
 
+let server: AppWithUpstream;
+
 beforeAll(async () => {
-  upstream = await startMockOpenAI({ apiKey: SERVER_KEY });
-  app = await startApp({
+  server = await startAppWithUpstream({
     OPENAI_API_KEY: SERVER_KEY,
-    OPENAI_BASE_URL: upstream.baseUrl,
-    JWT_SECRET: TEST_JWT_SECRET,
     ALLOWED_ORIGINS: 'https://app.example.com',
     // Many refused requests on purpose; keep the limiters and alerts out of the line counts.
     RATE_LIMIT_AUTH_FAILURES: '1000/300',
     RATE_LIMIT_SUSPICIOUS: '1000/300',
   });
+  ({ app, upstream } = server);
   app.process.stderr!.on('data', (chunk: string) => stderr.push(chunk));
 });
 afterAll(async () => {
-  await app?.stop();
-  await upstream?.close();
+  await server?.close();
 });
 
 describe('secrets never reach the logs', () => {

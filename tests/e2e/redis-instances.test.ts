@@ -1,9 +1,9 @@
 import type Redis from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
-import { startApp, type AppServer } from '../support/app-server';
-import { startRedis, type RedisServer } from '../support/redis';
-import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
+import type { MockOpenAI } from '../support/upstream';
+import type { AppServer } from '../support/app-server';
+import { startRedisInstances, type RedisInstances, type RedisServer } from '../support/redis';
+import { signJwt } from '../support/tokens';
 
 /**
  * Two production servers (`npm start`) on different ports behind one private
@@ -15,32 +15,29 @@ const PASSWORD = 'two-instances-redis-pw';
 const PREFIX = 'e2e-two:';
 let redis: RedisServer;
 let admin: Redis;
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 let a: AppServer;
 let b: AppServer;
+let instances: RedisInstances;
 
 beforeAll(async () => {
-  redis = await startRedis({ password: PASSWORD });
+  instances = await startRedisInstances({
+    password: PASSWORD,
+    prefix: PREFIX,
+    env: {
+      // A loaded CI box must not turn a slow answer into a (per-instance) fallback here.
+      REDIS_TIMEOUT_MS: '2000',
+      // Every request comes from 127.0.0.1: keep the per-IP API limit out of the way.
+      RATE_LIMIT_API: '1000/60',
+    },
+  });
+  ({ redis, upstream } = instances);
+  [a, b] = instances.apps;
   admin = redis.client();
-  upstream = await startMockOpenAI();
-  const env = {
-    OPENAI_API_KEY: 'sk-test-e2e-key-123456',
-    OPENAI_BASE_URL: upstream.baseUrl,
-    JWT_SECRET: TEST_JWT_SECRET,
-    REDIS_URL: redis.url,
-    RATE_LIMIT_PREFIX: PREFIX,
-    // A loaded CI box must not turn a slow answer into a (per-instance) fallback here.
-    REDIS_TIMEOUT_MS: '2000',
-    // Every request comes from 127.0.0.1: keep the per-IP API limit out of the way.
-    RATE_LIMIT_API: '1000/60',
-  };
-  [a, b] = await Promise.all([startApp(env), startApp(env)]);
-}, 900_000); // may include a production build, queued behind others on a 2-core box
+});
 
 afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  await upstream?.close();
-  await redis?.close();
+  await instances?.close();
 });
 
 async function requestToken(app: AppServer, token: string): Promise<Response> {

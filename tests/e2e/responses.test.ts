@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ERRORS, type ErrorCode } from '@/lib/errors';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
-import { startApp, type AppServer } from '../support/app-server';
-import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
+import type { MockOpenAI } from '../support/upstream';
+import { startAppWithUpstream, type AppServer, type AppWithUpstream } from '../support/app-server';
+import { signJwt } from '../support/tokens';
 import {
   corsHeaderNames,
   expectApiHeaders,
@@ -26,23 +26,22 @@ const ORIGIN = 'https://app.example.com';
 const SERVER_KEY = 'sk-responses-server-key-0123456789';
 const TIMEOUT_MS = 500;
 let app: AppServer;
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
+
+let server: AppWithUpstream;
 
 beforeAll(async () => {
-  upstream = await startMockOpenAI({ apiKey: SERVER_KEY });
-  app = await startApp({
+  server = await startAppWithUpstream({
     OPENAI_API_KEY: SERVER_KEY,
-    OPENAI_BASE_URL: upstream.baseUrl,
-    JWT_SECRET: TEST_JWT_SECRET,
     ALLOWED_ORIGINS: ORIGIN,
     UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
     // This file sends well over 100 requests from one IP; the per-IP limit is proven in client-ip.test.ts.
     RATE_LIMIT_API: '1000/60',
   });
+  ({ app, upstream } = server);
 });
 afterAll(async () => {
-  await app?.stop();
-  await upstream?.close();
+  await server?.close();
 });
 beforeEach(() => upstream.setMode('ok'));
 
@@ -103,6 +102,18 @@ const CASES: Case[] = [
   { label: '204 preflight', status: 204, limited: false, send: (h) => preflight(app, ORIGIN, { headers: 'content-type', extra: h }) },
   { label: '403 refused preflight', status: 403, code: 'origin_not_allowed', limited: false, send: (h) => preflight(app, 'https://evil.example', { extra: h }) },
 ];
+
+// The first thing to know about a build (formerly tests/e2e/smoke.test.ts, on a server of its own).
+it('issues a token through the production server', async () => {
+  const res = await fetch(`${app.url}/api/realtime/token`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${await signJwt()}`, 'content-type': 'application/json' },
+    body: '{}',
+  });
+  expect(res.status).toBe(200);
+  const body = await res.json();
+  expect(body.value).toMatch(/^ek_/);
+});
 
 describe('headers on every kind of API answer', () => {
   it.each(CASES.map((c) => [c.label, c] as const))('%s', async (_label, c) => {

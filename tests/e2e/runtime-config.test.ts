@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
-import { startApp, type AppServer } from '../support/app-server';
+import type { MockOpenAI } from '../support/upstream';
+import { startApp, startAppWithUpstream, type AppServer, type AppWithUpstream } from '../support/app-server';
 import { ensureBuild } from '../support/build';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 import { expectApiHeaders, logsFor, newTrace, postToken } from './http';
@@ -16,21 +16,16 @@ import { expectApiHeaders, logsFor, newTrace, postToken } from './http';
 let buildDir: string;
 let buildIdBefore: string;
 let buildIdMtime: number;
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 let first: AppServer;
 let second: AppServer;
+let firstWithUpstream: AppWithUpstream;
 
 const FIRST_KEY = 'sk-first-server-key-0123456789';
 
 beforeAll(async () => {
-  upstream = await startMockOpenAI({ apiKey: FIRST_KEY });
-  first = await startApp({
-    OPENAI_API_KEY: FIRST_KEY,
-    OPENAI_BASE_URL: upstream.baseUrl,
-    JWT_SECRET: TEST_JWT_SECRET,
-    ALLOWED_ORIGINS: 'https://first.example.com',
-    TRUSTED_PROXY_HOPS: '0',
-  });
+  firstWithUpstream = await startAppWithUpstream({ OPENAI_API_KEY: FIRST_KEY, ALLOWED_ORIGINS: 'https://first.example.com', TRUSTED_PROXY_HOPS: '0' });
+  ({ app: first, upstream } = firstWithUpstream);
   // The build the first server runs, as it was before the second one started.
   buildDir = dirname(dirname(first.process.spawnargs[1]));
   buildIdBefore = await readFile(join(buildDir, '.next/BUILD_ID'), 'utf8');
@@ -44,8 +39,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([first?.stop(), second?.stop()]);
-  await upstream?.close();
+  await second?.stop();
+  await firstWithUpstream?.close();
 });
 
 describe('one build, two environments', () => {

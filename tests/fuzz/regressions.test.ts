@@ -5,7 +5,8 @@ import { signJwt } from '../support/tokens';
 /**
  * Every bug the fuzz properties found, pinned as a plain example so it stays
  * fixed even when a run draws different cases. One row per finding, with the
- * shrunk counterexample fast-check reported.
+ * shrunk counterexample fast-check reported; the seed that drew it is
+ * replayed by every fuzz run (./regression-seeds.ts).
  */
 
 describe('fuzz findings', () => {

@@ -1,14 +1,15 @@
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT } from '@/app/api/realtime/token/route';
 import { setRuntime } from '@/lib/runtime';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { baseEnv, testRuntime, type TestRuntime } from '../support/runtime';
 import { TEST_JWT_SECRET } from '../support/tokens';
 import { bodies, createTokenPool, credentials, fuzzCases, origins, toRequest, traceparents, type FuzzCase, type TokenPool } from './attacker';
 import { checkObservation, type Secrets, type UpstreamRequest } from './invariants';
 import { RouteModel, type UpstreamMode } from './model';
+import { REGRESSION_SEEDS } from './regression-seeds';
 import { Tally } from './tally';
 
 /**
@@ -20,12 +21,13 @@ import { Tally } from './tally';
  * headers and a trace id on every answer, every log line valid JSON without
  * a secret.
  *
- * FUZZ_RUNS sets the number of cases (default 2,000, the CI size;
- * `npm run fuzz` runs 50,000), FUZZ_SEED replays a run, FUZZ_REPORT writes
- * the counts to a JSON file.
+ * Each run first replays the seeds that drew past findings
+ * (./regression-seeds.ts), then random cases: FUZZ_RUNS sets their number
+ * (default 400, the CI size, a few seconds; `npm run fuzz` runs 50,000),
+ * FUZZ_SEED replays a run, FUZZ_REPORT writes the counts to a JSON file.
  */
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 400);
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined;
 const SINGLE_RUNS = Math.ceil(RUNS * 0.8);
 const SEQUENCE_RUNS = RUNS - SINGLE_RUNS;
@@ -41,7 +43,6 @@ const HANDLERS: Record<string, (req: Request) => Promise<Response>> = { POST, GE
 const FAULTS: UpstreamMode[] = ['error500', 'reset', 'badjson', 'unauthorized', 'quota', 'ratelimit', 'rejected', 'redirect', 'huge'];
 const modes: fc.Arbitrary<UpstreamMode> = fc.oneof({ arbitrary: fc.constant<UpstreamMode>('ok'), weight: 12 }, { arbitrary: fc.constantFrom(...FAULTS), weight: 1 });
 
-type MockOpenAI = Awaited<ReturnType<typeof startMockOpenAI>>;
 let upstream: MockOpenAI;
 let pool: TokenPool;
 let secrets: Secrets;
@@ -102,8 +103,8 @@ async function exchange(t: TestRuntime, model: RouteModel, c: FuzzCase, mode: Up
 }
 
 /** Runs a property, records its counts and finding, and fails the test with fast-check's report. */
-async function run<T>(name: string, property: fc.IAsyncProperty<T>, numRuns: number): Promise<void> {
-  const out = await fc.check(property, { numRuns, seed: SEED });
+async function run<T>(name: string, property: fc.IAsyncProperty<T>, numRuns: number, seed = SEED): Promise<void> {
+  const out = await fc.check(property, { numRuns, seed });
   tally.cases[name] = out.numRuns;
   tally.seeds[name] = out.seed;
   if (out.failed) {
@@ -113,28 +114,45 @@ async function run<T>(name: string, property: fc.IAsyncProperty<T>, numRuns: num
   }
 }
 
+/** The single-request property: every part of one request random, on a JWT-only or a Clerk runtime. */
+async function single(name: string, numRuns: number, seed: number | undefined, drew: (c: FuzzCase) => void = () => {}): Promise<void> {
+  const runtimes = {
+    jwt: testRuntime(env()),
+    clerk: testRuntime(env({ ...clerkEnv(pool), TRUSTED_PROXY_HOPS: '1' })),
+  };
+  try {
+    await run(
+      name,
+      fc.asyncProperty(fuzzCases(pool), fc.constantFrom<keyof typeof runtimes>('jwt', 'clerk'), modes, async (c, which, mode) => {
+        drew(c);
+        const t = runtimes[which];
+        setRuntime(t.runtime);
+        // Past every window: each case starts with fresh limits, so the model can be fresh too.
+        t.advance(10 * 60_000);
+        await exchange(t, new RouteModel(t.runtime.config), c, mode);
+      }),
+      numRuns,
+      seed,
+    );
+  } finally {
+    await runtimes.jwt.runtime.store.close();
+    await runtimes.clerk.runtime.store.close();
+  }
+}
+
 describe('fuzz: POST /api/realtime/token', () => {
+  for (const r of REGRESSION_SEEDS) {
+    it(`regression seed ${r.seed} (${r.property}, ${r.runs} cases): ${r.finding}`, async () => {
+      let drawn = 0;
+      await single(`regression seed ${r.seed}`, r.runs, r.seed, (c) => {
+        if (r.draws(c)) drawn++;
+      });
+      expect(drawn, `seed ${r.seed} no longer draws this finding's shape; pick a new seed (see ./regression-seeds.ts)`).toBeGreaterThan(0);
+    }, TIMEOUT_MS);
+  }
+
   it(`single requests with every part random (${SINGLE_RUNS} cases)`, async () => {
-    const runtimes = {
-      jwt: testRuntime(env()),
-      clerk: testRuntime(env({ ...clerkEnv(pool), TRUSTED_PROXY_HOPS: '1' })),
-    };
-    try {
-      await run(
-        'single',
-        fc.asyncProperty(fuzzCases(pool), fc.constantFrom<keyof typeof runtimes>('jwt', 'clerk'), modes, async (c, which, mode) => {
-          const t = runtimes[which];
-          setRuntime(t.runtime);
-          // Past every window: each case starts with fresh limits, so the model can be fresh too.
-          t.advance(10 * 60_000);
-          await exchange(t, new RouteModel(t.runtime.config), c, mode);
-        }),
-        SINGLE_RUNS,
-      );
-    } finally {
-      await runtimes.jwt.runtime.store.close();
-      await runtimes.clerk.runtime.store.close();
-    }
+    await single('single', SINGLE_RUNS, SEED);
   }, TIMEOUT_MS);
 
   it(`request sequences under tight limits match the reference limiter exactly (${SEQUENCE_RUNS} sequences)`, async () => {

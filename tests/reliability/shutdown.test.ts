@@ -1,24 +1,31 @@
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer, type LogLine } from '../support/app-server';
-import { ensureBuild } from '../support/build';
 import { startRedis, type RedisServer } from '../support/redis';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
+import { expectApiHeaders } from '../e2e/http';
 import { histogram, newTrace, sleep, startLoad, startSlowLink, TOKEN_PATH, until, warmUp, type Exchange, type PlannedRequest, type SlowLink } from './support';
 
 /**
- * SIGTERM under load. Keep-alive clients keep sending while every token
- * request spends ~600 ms upstream; more requests on fresh connections are
- * mid-flight when the signal arrives. Every request the server had started
- * on gets its complete, normal answer (no 5xx, no reset), connections close
- * after their last answer instead of idling until the hard grace exit, the
- * process exits 0 well before that grace period, and with REDIS_URL the
- * limiter's Redis connection is closed with QUIT, after the last request.
+ * SIGTERM (what a container runtime sends on deploy) under load. Keep-alive
+ * clients keep sending while every token request spends ~600 ms upstream;
+ * more requests on fresh connections are mid-flight when the signal arrives,
+ * one of them held by an upstream that never answers. Every request the
+ * server had started on gets its complete, normal answer (no 5xx, no reset),
+ * the held one its mapped 504 when the upstream deadline fires; new
+ * connections are refused; connections close after their last answer instead
+ * of idling until the hard grace exit; the process exits 0 well before that
+ * grace period, and with REDIS_URL the limiter's Redis connection is closed
+ * with QUIT, after the last request.
  */
 
 const UPSTREAM_DELAY_MS = 600;
+/** The upstream deadline of the memory-limiter run, which holds one request upstream until it fires. */
+const DEADLINE_MS = 1500;
+/** The voice the stand-in never answers for (the held request). */
+const HELD_VOICE = 'shimmer';
 const WORKERS = 6;
 const PROBES = 8;
 /** scripts/server.mjs exits after this grace period whatever is still open. */
@@ -26,20 +33,18 @@ const GRACE_MS = 10_000;
 /** Socket-level outcomes a request the server never started on may see. */
 const REFUSED = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'socket hang up']);
 
-type MockOpenAI = Awaited<ReturnType<typeof startMockOpenAI>>;
 let upstream: MockOpenAI;
 let link: SlowLink;
 let redis: RedisServer;
 let tokens: string[];
 
 beforeAll(async () => {
-  await ensureBuild(); // each test starts its own server; build once, outside their timeouts
   upstream = await startMockOpenAI();
   link = await startSlowLink(Number(new URL(upstream.baseUrl).port));
   link.delayMs = UPSTREAM_DELAY_MS;
   redis = await startRedis();
-  tokens = await Promise.all(Array.from({ length: WORKERS + PROBES }, (_, i) => signJwt({}, { subject: `drain-${i}`, expiresIn: '30m' })));
-}, 900_000);
+  tokens = await Promise.all(Array.from({ length: WORKERS + PROBES + 1 }, (_, i) => signJwt({}, { subject: `drain-${i}`, expiresIn: '30m' })));
+});
 
 afterAll(async () => {
   await link?.close();
@@ -59,13 +64,14 @@ function env(extra: Record<string, string> = {}): Record<string, string> {
   };
 }
 
+const TAGS: Record<string, string> = { alloy: 'keep-alive', echo: 'probe', [HELD_VOICE]: 'held' };
 const planned = (i: number, voice = 'alloy'): PlannedRequest => ({
-  tag: voice === 'alloy' ? 'keep-alive' : 'probe',
+  tag: TAGS[voice],
   headers: { authorization: `Bearer ${tokens[i]}`, 'content-type': 'application/json' },
   body: JSON.stringify({ voice }),
 });
 
-/** A token request on its own connection (no pooled socket), recorded like the load's. */
+/** A token request on its own connection (no pooled socket), recorded like the load's (with its headers). */
 function onFreshConnection(app: AppServer, p: PlannedRequest): Promise<Exchange> {
   const { traceId, traceparent } = newTrace();
   const sentAt = performance.now();
@@ -75,7 +81,11 @@ function onFreshConnection(app: AppServer, p: PlannedRequest): Promise<Exchange>
       (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ sentAt, doneAt: performance.now(), status: res.statusCode, text, traceId, tag: p.tag, connection: res.headers.connection }));
+        res.on('end', () => {
+          const headers = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) if (typeof value === 'string') headers.set(name, value);
+          resolve({ sentAt, doneAt: performance.now(), status: res.statusCode, headers, text, traceId, tag: p.tag, connection: res.headers.connection });
+        });
         res.on('error', (error: NodeJS.ErrnoException) => resolve({ sentAt, doneAt: performance.now(), error: error.code ?? error.message, traceId, tag: p.tag }));
       },
     );
@@ -98,27 +108,54 @@ async function quitCalls(): Promise<number> {
   return Number(/cmdstat_quit:calls=(\d+)/.exec(stats)?.[1] ?? 0);
 }
 
-async function drainUnderLoad(app: AppServer) {
+/** A request on a new connection (no pooled keep-alive socket): resolves with the status or the socket error code. */
+function freshConnection(port: number): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    req.end();
+  });
+}
+
+/**
+ * Load, probes in flight (and with `held`, one request the upstream never
+ * answers), then SIGTERM; a new connection is tried once the server says it
+ * is stopping.
+ */
+async function drainUnderLoad(app: AppServer, { held = false } = {}) {
   await warmUp(app.url, () => planned(0), 5);
   const load = startLoad(app.url, WORKERS, (w) => planned(w), { stopOnError: 1 });
-  await sleep(1500);
+  await sleep(1000);
 
   // Probes on their own connections, all held upstream when the signal arrives.
-  const echoes = () => upstream.requests.filter((r) => r.body?.session?.audio?.output?.voice === 'echo').length;
-  const before = echoes();
+  const voices = (voice: string) => upstream.requests.filter((r) => r.body?.session?.audio?.output?.voice === voice).length;
+  const before = { echo: voices('echo'), held: voices(HELD_VOICE) };
   const probes = Array.from({ length: PROBES }, (_, i) => onFreshConnection(app, planned(WORKERS + i, 'echo')));
-  await until(() => echoes() >= before + PROBES, 10_000, 'probes in flight upstream');
+  if (held) probes.push(onFreshConnection(app, planned(WORKERS + PROBES, HELD_VOICE)));
+  await until(() => voices('echo') >= before.echo + PROBES && voices(HELD_VOICE) >= before.held + (held ? 1 : 0), 10_000, 'probes in flight upstream');
 
   const signalledAt = performance.now();
-  const exitCode = await app.stop('SIGTERM');
+  const exiting = app.stop('SIGTERM');
+  await app.waitForLog((l) => l.event === 'server_stopping');
+  // The listening socket closes on the server's next loop turn: a connection that reaches its
+  // backlog first is reset, never served. Try until one is refused, recording every outcome.
+  const newConnections: Array<number | string> = [];
+  do newConnections.push(await freshConnection(app.port));
+  while (newConnections.at(-1) !== 'ECONNREFUSED' && typeof newConnections.at(-1) === 'string' && newConnections.length < 50);
+  const exitCode = await exiting;
   const exitedAt = performance.now();
   const exchanges = [...(await load.stop()), ...(await Promise.all(probes))];
   const logs = await finalLogs(app);
-  return { exchanges, logs, exitCode, signalledAt, exitedAt };
+  return { exchanges, logs, exitCode, signalledAt, exitedAt, newConnections };
 }
 
+/** Every exchange but the held one (judged on its own): complete, normal answers only. */
 function judge(run: Awaited<ReturnType<typeof drainUnderLoad>>) {
-  const { exchanges, logs, signalledAt } = run;
+  const { logs, signalledAt } = run;
+  const exchanges = run.exchanges.filter((e) => e.tag !== 'held');
   const byTrace = new Map<string, LogLine[]>();
   for (const line of logs) if (line.traceId) byTrace.set(line.traceId, [...(byTrace.get(line.traceId) ?? []), line]);
   const problems: string[] = [];
@@ -146,13 +183,28 @@ function judge(run: Awaited<ReturnType<typeof drainUnderLoad>>) {
 
 describe('SIGTERM under load', () => {
   it('finishes every accepted request, closes connections after their last answer, exits 0 before the grace period', { timeout: 120_000 }, async () => {
-    const app = await startApp(env());
+    upstream.setModeFor(HELD_VOICE, 'hang');
+    const app = await startApp(env({ UPSTREAM_TIMEOUT_MS: String(DEADLINE_MS) }));
     try {
-      const run = await drainUnderLoad(app);
+      const run = await drainUnderLoad(app, { held: true });
       const { problems, figures } = judge(run);
       console.log(`shutdown (memory limiter): ${JSON.stringify(figures)}`);
       expect(problems).toEqual([]);
       expect(run.exitCode).toBe(0);
+      // Stopping means no new connections, while the accepted ones finish.
+      expect(run.newConnections.filter((c) => typeof c === 'number'), 'new connections served').toEqual([]);
+      expect(run.newConnections.at(-1)).toBe('ECONNREFUSED');
+
+      // The request the upstream never answers gets its mapped 504 with the API headers, from the
+      // upstream deadline, not from the shutdown; the exit follows it without waiting out the grace period.
+      const [held] = run.exchanges.filter((e) => e.tag === 'held');
+      expect(held.status).toBe(504);
+      expect(JSON.parse(held.text!)).toMatchObject({ error: 'upstream_timeout', traceId: held.traceId });
+      expect(expectApiHeaders(new Response(null, { headers: held.headers }))).toBe(held.traceId);
+      expect(held.doneAt - run.signalledAt).toBeLessThan(DEADLINE_MS + 500);
+      expect(run.exitedAt - held.doneAt).toBeLessThan(5_000);
+      expect(run.logs.find((l) => l.traceId === held.traceId && l.event === 'upstream_error')).toMatchObject({ metadata: { code: 'upstream_timeout' } });
+
       const probes = run.exchanges.filter((e) => e.tag === 'probe');
       expect(probes.map((e) => e.status)).toEqual(Array(PROBES).fill(200));
       // In-flight answers tell the client the connection is going away.
@@ -161,6 +213,7 @@ describe('SIGTERM under load', () => {
       // Done when the last in-flight request is, not when the hard grace timer fires.
       expect(figures.exitMs).toBeLessThan(GRACE_MS / 2);
     } finally {
+      upstream.setModeFor(HELD_VOICE, undefined);
       await app.stop('SIGKILL');
     }
   });

@@ -20,7 +20,7 @@ const SECONDS = Number(process.env.SOAK_SECONDS ?? 10);
 const RSS_GROWTH_MB = 64;
 const RETAINED_GROWTH_MB = 16;
 
-it(`soak: ${SECONDS} s of mixed traffic`, { timeout: 900_000 + SECONDS * 3000 }, async () => {
+it(`soak: ${SECONDS} s of mixed traffic`, { timeout: 120_000 + SECONDS * 3000 }, async () => {
   const report = await runSoak({ seconds: SECONDS, rate: process.env.SOAK_RATE ? Number(process.env.SOAK_RATE) : undefined });
   if (process.env.SOAK_REPORT) writeFileSync(process.env.SOAK_REPORT, `${JSON.stringify(report, null, 2)}\n`);
   const { memory, logs, tokenLimit } = report;

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI } from '../support/upstream';
 import { startApp, type LogLine } from '../support/app-server';
 import { b64url, signJwt, TEST_JWT_SECRET } from '../support/tokens';
 import { flushLogs, newTrace, rssOf, sleep, TOKEN_PATH, warmUp } from './support';

@@ -30,6 +30,8 @@ export interface Exchange {
   readonly error?: string;
   readonly traceId: string;
   readonly tag: string;
+  /** Who sent it, where the plan said. */
+  readonly user?: string;
   /** The answer's Connection header, where recorded. */
   readonly connection?: string;
 }
@@ -37,6 +39,8 @@ export interface Exchange {
 /** A token request to send: POST unless `method` says otherwise. */
 export interface PlannedRequest {
   readonly tag: string;
+  /** Who sends it (copied to the exchange). */
+  readonly user?: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body?: string;
   readonly method?: string;
@@ -56,6 +60,7 @@ function errorCode(error: unknown): string {
 /** Sends one request (with a fresh traceparent) and records the exchange; never throws. */
 export async function send(baseUrl: string, planned: PlannedRequest): Promise<Exchange> {
   const { traceId, traceparent } = newTrace();
+  const who = { tag: planned.tag, user: planned.user };
   const sentAt = performance.now();
   try {
     const res = await fetch(`${baseUrl}${TOKEN_PATH}`, {
@@ -64,28 +69,31 @@ export async function send(baseUrl: string, planned: PlannedRequest): Promise<Ex
       body: planned.body,
     });
     const text = await res.text();
-    return { sentAt, doneAt: performance.now(), status: res.status, headers: res.headers, text, traceId, tag: planned.tag };
+    return { sentAt, doneAt: performance.now(), status: res.status, headers: res.headers, text, traceId, ...who };
   } catch (error) {
-    return { sentAt, doneAt: performance.now(), error: errorCode(error), traceId, tag: planned.tag };
+    return { sentAt, doneAt: performance.now(), error: errorCode(error), traceId, ...who };
   }
 }
 
 /**
  * Closed-loop load: `workers` clients, each sending `next()` back to back
  * until `stop()` is called (or a worker sees `stopOnError` errors in a row).
+ * `baseUrl` may pick a server per worker and request (instances behind a
+ * load balancer).
  */
 export function startLoad(
-  baseUrl: string,
+  baseUrl: string | ((worker: number, i: number) => string),
   workers: number,
   next: (worker: number) => PlannedRequest | Promise<PlannedRequest>,
   options: { stopOnError?: number } = {},
 ): { exchanges: Exchange[]; stop(): Promise<Exchange[]> } {
   const exchanges: Exchange[] = [];
   let running = true;
+  const url = typeof baseUrl === 'string' ? () => baseUrl : baseUrl;
   const loops = Array.from({ length: workers }, async (_, w) => {
     let errors = 0;
-    while (running) {
-      const exchange = await send(baseUrl, await next(w));
+    for (let i = 0; running; i++) {
+      const exchange = await send(url(w, i), await next(w));
       exchanges.push(exchange);
       errors = exchange.error ? errors + 1 : 0;
       if (options.stopOnError && errors >= options.stopOnError) return;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 import {
@@ -31,8 +31,16 @@ import {
 const DEADLINE_MS = 1000;
 const BOUND_MS = DEADLINE_MS + 500;
 const WORKERS = 4;
+/**
+ * Phase lengths, sized by time so each fault is met by several requests that
+ * only it covered: a fault answered at once is met by dozens or more in
+ * FAST_FAULT_MS. A fault answered at the deadline gets 3.5 deadlines: each
+ * worker's first request there began in the phase before, the next two fit.
+ */
+const FAST_FAULT_MS = 500;
+const SLOW_FAULT_MS = 3.5 * DEADLINE_MS;
+const HEALTHY_MS = 300;
 
-type MockOpenAI = Awaited<ReturnType<typeof startMockOpenAI>>;
 let upstream: MockOpenAI;
 let link: SlowLink;
 let app: AppServer;
@@ -52,18 +60,18 @@ interface Fault {
 
 const OK: Outcome = { status: 200, code: null };
 const FAULTS: Fault[] = [
-  { name: 'slow link, 1.5 s (beyond the deadline)', delayMs: 1500, ms: 3500, outcome: { status: 504, code: 'upstream_timeout' } },
-  { name: 'slow link, 0.4 s (within the deadline)', delayMs: 400, ms: 2500, outcome: OK },
-  { name: 'hang (never answers)', mode: 'hang', ms: 3500, outcome: { status: 504, code: 'upstream_timeout' } },
-  { name: 'connection reset', mode: 'reset', ms: 1500, outcome: { status: 502, code: 'upstream_error' } },
-  { name: '500 with detail text', mode: 'error500', ms: 1500, outcome: { status: 502, code: 'upstream_error' } },
-  { name: 'truncated JSON', mode: 'badjson', ms: 1500, outcome: { status: 502, code: 'upstream_error' } },
-  { name: '401 bad server key', mode: 'unauthorized', ms: 1500, outcome: { status: 502, code: 'upstream_auth' } },
-  { name: '429 insufficient_quota', mode: 'quota', ms: 1500, outcome: { status: 503, code: 'upstream_rate_limited', retryAfter: '30' } },
-  { name: '429 rate limit, Retry-After 7', mode: 'ratelimit', ms: 1500, outcome: { status: 503, code: 'upstream_rate_limited', retryAfter: '7' } },
-  { name: '307 redirect', mode: 'redirect', ms: 1500, outcome: { status: 502, code: 'upstream_error' } },
-  { name: '1 MiB body', mode: 'huge', ms: 1500, outcome: { status: 502, code: 'upstream_error' } },
-  { name: '400 session rejected', mode: 'rejected', ms: 1500, outcome: { status: 502, code: 'upstream_rejected' } },
+  { name: 'slow link, 1.5 s (beyond the deadline)', delayMs: 1500, ms: SLOW_FAULT_MS, outcome: { status: 504, code: 'upstream_timeout' } },
+  { name: 'slow link, 0.4 s (within the deadline)', delayMs: 400, ms: 1500, outcome: OK },
+  { name: 'hang (never answers)', mode: 'hang', ms: SLOW_FAULT_MS, outcome: { status: 504, code: 'upstream_timeout' } },
+  { name: 'connection reset', mode: 'reset', ms: FAST_FAULT_MS, outcome: { status: 502, code: 'upstream_error' } },
+  { name: '500 with detail text', mode: 'error500', ms: FAST_FAULT_MS, outcome: { status: 502, code: 'upstream_error' } },
+  { name: 'truncated JSON', mode: 'badjson', ms: FAST_FAULT_MS, outcome: { status: 502, code: 'upstream_error' } },
+  { name: '401 bad server key', mode: 'unauthorized', ms: FAST_FAULT_MS, outcome: { status: 502, code: 'upstream_auth' } },
+  { name: '429 insufficient_quota', mode: 'quota', ms: FAST_FAULT_MS, outcome: { status: 503, code: 'upstream_rate_limited', retryAfter: '30' } },
+  { name: '429 rate limit, Retry-After 7', mode: 'ratelimit', ms: FAST_FAULT_MS, outcome: { status: 503, code: 'upstream_rate_limited', retryAfter: '7' } },
+  { name: '307 redirect', mode: 'redirect', ms: FAST_FAULT_MS, outcome: { status: 502, code: 'upstream_error' } },
+  { name: '1 MiB body', mode: 'huge', ms: FAST_FAULT_MS, outcome: { status: 502, code: 'upstream_error' } },
+  { name: '400 session rejected', mode: 'rejected', ms: FAST_FAULT_MS, outcome: { status: 502, code: 'upstream_rejected' } },
 ];
 
 interface Phase {
@@ -85,7 +93,7 @@ beforeAll(async () => {
     RATE_LIMIT_API: '999999/60',
     RATE_LIMIT_TOKEN: '999999/60',
   });
-}, 900_000);
+});
 
 afterAll(async () => {
   await app?.stop();
@@ -121,15 +129,17 @@ it('maps every upstream fault injected mid-load, within the deadline + 500 ms, a
     link.delayMs = 0;
   };
 
-  await run('ok', OK, 800, healthy);
+  await run('ok', OK, HEALTHY_MS, healthy);
   for (const fault of FAULTS) {
     await run(fault.name, fault.outcome, fault.ms, () => {
       upstream.setMode(fault.mode ?? 'ok');
       link.delayMs = fault.delayMs ?? 0;
     });
-    await run('ok', OK, 600, healthy);
+    // Requests a slow fault still holds finish in the healthy stretch after it, up to a deadline
+    // later: the next fault starts once they are done, so its own requests meet it alone.
+    await run('ok', OK, fault.ms === SLOW_FAULT_MS ? DEADLINE_MS + HEALTHY_MS : HEALTHY_MS, healthy);
   }
-  await run('recovery', OK, 1500, healthy);
+  await run('recovery', OK, 1000, healthy);
   const exchanges = await load.stop();
   phases[phases.length - 1].to = Infinity;
 

@@ -1,8 +1,8 @@
-import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { setRuntime } from '@/lib/runtime';
 import type { SecurityLogEntry } from '@/lib/security-logger';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
 import { FRONT_DOOR_HEADER } from '@/lib/guards/front-door';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { baseEnv, FRONT_DOOR_MARKER, testRuntime, type TestRuntime } from '../support/runtime';
 import { signJwt } from '../support/tokens';
 
@@ -13,7 +13,8 @@ import { signJwt } from '../support/tokens';
  * `upstream.requests` is what reached "OpenAI".
  */
 
-export type MockOpenAI = Awaited<ReturnType<typeof startMockOpenAI>>;
+export type { MockOpenAI };
+export { expectHeaders, HSTS, RATE_LIMIT_ABSENT, RATE_LIMIT_PRESENT, SECURITY_HEADERS, type HeaderTable } from '../support/headers';
 export type Env = Record<string, string | undefined>;
 
 export const URL_TOKEN = 'http://localhost:3000/api/realtime/token';
@@ -147,53 +148,6 @@ export async function read(response: Response): Promise<Answer> {
 export async function call(handler: (req: Request) => Promise<Response>, req: Request | Promise<Request>): Promise<Answer> {
   return read(await handler(await req));
 }
-
-/** Helmet-style header table: a string must match exactly, a RegExp must match, `null` must be absent. */
-export type HeaderTable = Record<string, string | RegExp | null>;
-
-export function expectHeaders(headers: Headers, table: HeaderTable): void {
-  for (const [name, expected] of Object.entries(table)) {
-    const actual = headers.get(name);
-    if (expected === null) expect(actual, `${name} must be absent`).toBeNull();
-    else if (expected instanceof RegExp) expect(actual, name).toMatch(expected);
-    else expect(actual, name).toBe(expected);
-  }
-}
-
-/** The API security headers every answer carries. */
-export const SECURITY_HEADERS: HeaderTable = {
-  'X-Content-Type-Options': 'nosniff',
-  'X-Frame-Options': 'DENY',
-  'X-XSS-Protection': '1; mode=block',
-  'Referrer-Policy': 'strict-origin-when-cross-origin',
-  'Cache-Control': 'no-store, no-cache, must-revalidate',
-  'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
-  'Cross-Origin-Resource-Policy': 'same-origin',
-  'Permissions-Policy': /^accelerometer=\(\), camera=\(\),.*microphone=\(\)/,
-  'X-Powered-By': null,
-  'X-Trace-Id': /^[0-9a-f]{32}$/,
-};
-
-export const HSTS = 'max-age=63072000; includeSubDomains';
-
-/** Rate-limit headers present (a limiter ran). */
-export const RATE_LIMIT_PRESENT: HeaderTable = {
-  'X-RateLimit-Limit': /^\d+$/,
-  'X-RateLimit-Remaining': /^\d+$/,
-  'X-RateLimit-Reset': /^\d{10}$/,
-  'RateLimit-Policy': /^"\w+";q=\d+;w=\d+(, "\w+";q=\d+;w=\d+)*$/,
-  RateLimit: /^"\w+";r=\d+;t=\d+(, "\w+";r=\d+;t=\d+)*$/,
-};
-
-/** Rate-limit headers absent (no limiter ran). */
-export const RATE_LIMIT_ABSENT: HeaderTable = {
-  'X-RateLimit-Limit': null,
-  'X-RateLimit-Remaining': null,
-  'X-RateLimit-Reset': null,
-  'RateLimit-Policy': null,
-  RateLimit: null,
-  'Retry-After': null,
-};
 
 /** Every header name and value of an answer, as one string (for leak checks). */
 export function headerText(headers: Headers): string {

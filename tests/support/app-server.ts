@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { inject } from 'vitest';
 import { ensureBuild } from './build';
+import { TEST_JWT_SECRET } from './tokens';
+import { startMockOpenAI, type MockOpenAI } from './upstream';
 
 export interface LogLine {
   [field: string]: unknown;
@@ -41,7 +44,8 @@ export interface StartOptions {
 }
 
 export async function startApp(env: Record<string, string | undefined> = {}, options: StartOptions = {}): Promise<AppServer> {
-  const dir = options.dir ?? (await ensureBuild());
+  // Built by tests/support/global-build.ts before the run; built here when a project has no such setup.
+  const dir = options.dir ?? inject('buildDir') ?? (await ensureBuild());
   const [command, ...prefix] = [...(options.wrapper ?? []), process.execPath];
   const child = spawn(command, [...prefix, join(dir, 'scripts/server.mjs'), ...(options.args ?? [])], {
     cwd: dir,
@@ -119,4 +123,35 @@ export async function startApp(env: Record<string, string | undefined> = {}, opt
       return code;
     },
   };
+}
+
+export interface AppWithUpstream {
+  readonly app: AppServer;
+  /** The server's own OpenAI stand-in: only the server's key is accepted. */
+  readonly upstream: MockOpenAI;
+  /** Stops the server, then the stand-in. */
+  close(): Promise<void>;
+}
+
+/**
+ * A production server with a loopback OpenAI stand-in of its own (which
+ * accepts only `env.OPENAI_API_KEY`) and the tests' HS256 secret; `env` is
+ * added to that.
+ */
+export async function startAppWithUpstream(env: Record<string, string | undefined> & { OPENAI_API_KEY: string }): Promise<AppWithUpstream> {
+  const upstream = await startMockOpenAI({ apiKey: env.OPENAI_API_KEY });
+  try {
+    const app = await startApp({ OPENAI_BASE_URL: upstream.baseUrl, JWT_SECRET: TEST_JWT_SECRET, ...env });
+    return {
+      app,
+      upstream,
+      async close() {
+        await app.stop();
+        await upstream.close();
+      },
+    };
+  } catch (error) {
+    await upstream.close();
+    throw error;
+  }
 }

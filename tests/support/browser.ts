@@ -21,21 +21,11 @@ export const CHROMIUM_ARGS = [
   '--disable-quic',
 ];
 
-/** For a beforeAll that starts the app: the first run after a source change builds it, queued behind other files' builds. */
-export const BUILD_TIMEOUT_MS = 600_000;
-
 export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
-/** A free loopback port (for servers whose own origin must be configured before they start). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort } from './loopback.mjs';
 
 export interface StaticFile {
   readonly type: string;

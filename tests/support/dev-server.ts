@@ -2,10 +2,11 @@ import { cp, mkdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApp, type AppServer } from './app-server';
+import { BUILD_INPUTS } from '../../scripts/private-build.mjs';
 import { PROJECT_ROOT } from './build';
 
-/** What `npm run dev` needs from the checkout (the dev server compiles these on demand). */
-const DEV_INPUTS = ['app', 'lib', 'server', 'public', 'middleware.ts', 'instrumentation.ts', 'next.config.ts', 'tsconfig.json', 'package.json', 'scripts'];
+/** What `npm run dev` needs from the checkout (the dev server compiles these on demand): what a build needs. */
+const DEV_INPUTS = BUILD_INPUTS;
 
 /**
  * Starts `npm run dev` (scripts/server.mjs --dev: the front door in front of

@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import Redis from 'ioredis';
+import { startApp, type AppServer } from './app-server';
+import { findRedisServer, freePort, waitForPong } from './loopback.mjs';
+import { TEST_JWT_SECRET } from './tokens';
+import { startMockOpenAI, type MockOpenAI } from './upstream';
 
 /**
  * A private, throwaway `redis-server` for tests: loopback only, on a free
@@ -26,67 +28,17 @@ export interface RedisServer {
   close(): Promise<void>;
 }
 
-const SEARCH = ['/usr/bin', '/usr/local/bin', '/opt/homebrew/bin'];
-
 /** Path of the `redis-server` binary, or a clear error telling how to get one. */
 export function redisServerBinary(): string {
-  const candidates = [
-    process.env.REDIS_SERVER_BIN,
-    ...(process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'redis-server')),
-    ...SEARCH.map((dir) => join(dir, 'redis-server')),
-  ].filter((p): p is string => Boolean(p));
-  for (const path of candidates) {
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // try the next one
-    }
-  }
+  const path = findRedisServer();
+  if (path) return path;
   throw new Error(
     'redis-server is not installed: the Redis limiter tests need a real server. ' +
-      'Install it (Debian/Ubuntu: `apt-get install -y redis-server`; .ci/run does this) or set REDIS_SERVER_BIN.',
+      'Install it (Debian/Ubuntu: `apt-get install -y redis-server`; `npm test` does this as root) or set REDIS_SERVER_BIN.',
   );
 }
 
-/** A loopback port nothing listens on (right now). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves once the server answers PING (raw RESP, no client library involved). */
-async function waitForPong(port: number, password: string | undefined, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`redis-server exited (${child.exitCode ?? child.signalCode})`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      let data = '';
-      socket.setTimeout(500, () => socket.destroy());
-      socket.on('connect', () => socket.write(`${password ? `AUTH ${password}\r\n` : ''}PING\r\n`));
-      socket.on('data', (chunk) => {
-        data += chunk.toString();
-        if (data.includes('+PONG')) {
-          socket.end();
-          resolve(true);
-        }
-      });
-      socket.on('error', () => resolve(false));
-      socket.on('close', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { freePort };
 
 /**
  * Starts a private redis-server.
@@ -111,7 +63,7 @@ export async function startRedis(options: { password?: string } = {}): Promise<R
     exited = new Promise((resolve) => proc.once('exit', () => resolve()));
     child = proc;
     try {
-      await waitForPong(port, password, proc);
+      await waitForPong(port, { password, child: proc });
     } catch (error) {
       proc.kill('SIGKILL');
       await exited;
@@ -158,6 +110,45 @@ export async function startRedis(options: { password?: string } = {}): Promise<R
       for (const client of clients.splice(0)) client.disconnect();
       await stop();
       await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RedisInstances {
+  readonly redis: RedisServer;
+  readonly upstream: MockOpenAI;
+  /** The production servers, all on `redis`. */
+  readonly apps: readonly AppServer[];
+  /** Stops the servers, the stand-in and Redis. */
+  close(): Promise<void>;
+}
+
+/**
+ * Several production servers (`npm start`) behind one private redis-server
+ * (with a password when given, as in production), like instances behind a load balancer,
+ * with one loopback OpenAI stand-in. `env` is added to each server's
+ * environment (limits, REDIS_TIMEOUT_MS).
+ */
+export async function startRedisInstances(options: { password?: string; prefix: string; env?: Record<string, string>; count?: number }): Promise<RedisInstances> {
+  const redis = await startRedis({ password: options.password });
+  const upstream = await startMockOpenAI();
+  const env = {
+    OPENAI_API_KEY: 'sk-test-redis-instances-123456',
+    OPENAI_BASE_URL: upstream.baseUrl,
+    JWT_SECRET: TEST_JWT_SECRET,
+    REDIS_URL: redis.url,
+    RATE_LIMIT_PREFIX: options.prefix,
+    ...options.env,
+  };
+  const apps = await Promise.all(Array.from({ length: options.count ?? 2 }, () => startApp(env)));
+  return {
+    redis,
+    upstream,
+    apps,
+    async close() {
+      await Promise.all(apps.map((app) => app.stop()));
+      await upstream.close();
+      await redis.close();
     },
   };
 }
