@@ -1,5 +1,7 @@
 import Redis from 'ioredis';
-import { HIT_SCRIPT, PEEK_SCRIPT, type LuaScript } from './lua';
+import { DISTINCT_SCRIPT, HIT_SCRIPT, PEEK_SCRIPT, TREND_SCRIPT, type LuaScript } from './lua';
+import type { DistinctPolicy, DistinctResult, ObservationStore, TrendPolicy, TrendResult } from './observations';
+import { redisDistinct, redisTrend, type ScriptRunner } from './redis-observations';
 import { admitted, peeked, refused, reservation, StoreError, type Reservation, type RatePolicy, type RateLimitResult, type RateLimitStore, type StoreFailure } from './store';
 
 /**
@@ -56,7 +58,7 @@ export function classifyRedisError(error: unknown): RedisFailure {
  * is queued or retried, so a caller (see `ResilientRateLimitStore`) can fall
  * back at once. The client keeps reconnecting in the background.
  */
-export class RedisRateLimitStore implements RateLimitStore {
+export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
   private readonly client: Redis;
   private readonly prefix: string;
   private readonly connectTimeoutMs: number;
@@ -86,14 +88,24 @@ export class RedisRateLimitStore implements RateLimitStore {
     this.client.on('error', () => {});
     // Load the scripts on every (re)connect, so checks are called by SHA.
     this.client.on('ready', () => {
-      for (const { lua } of [HIT_SCRIPT, PEEK_SCRIPT]) this.client.script('LOAD', lua).catch(() => {});
+      for (const { lua } of [HIT_SCRIPT, PEEK_SCRIPT, DISTINCT_SCRIPT, TREND_SCRIPT]) this.client.script('LOAD', lua).catch(() => {});
     });
   }
 
   /** The key for `key` under `policy`: `<prefix><policy name>:<key>`. */
-  keyFor(key: string, policy: RatePolicy): string {
+  keyFor(key: string, policy: { readonly name: string }): string {
     return `${this.prefix}${policy.name}:${key}`;
   }
+
+  distinct(key: string, member: string, policy: DistinctPolicy): Promise<DistinctResult> {
+    return redisDistinct(this.runner, this.keyFor(key, policy), member, policy);
+  }
+
+  trend(key: string, policy: TrendPolicy): Promise<TrendResult> {
+    return redisTrend(this.runner, this.keyFor(key, policy), policy);
+  }
+
+  private readonly runner: ScriptRunner = (s, key, args) => this.run(s, key, args);
 
   async hit(key: string, policy: RatePolicy): Promise<RateLimitResult> {
     return (await this.check(key, policy)).result;
