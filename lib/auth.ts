@@ -1,6 +1,7 @@
 import { verifyToken } from '@clerk/nextjs/server';
 import { errors as joseErrors, jwtVerify } from 'jose';
 import type { AppConfig } from './config';
+import { planClaim } from './plans';
 
 /**
  * Authentication: a Clerk session first, then a `jose` HS256 JWT for direct
@@ -13,6 +14,8 @@ export type Identity = {
   readonly userId: string;
   readonly method: 'clerk' | 'jwt';
   readonly sessionId?: string;
+  /** The plan a verified claim names (lib/plans.ts); undefined: the defaults. */
+  readonly plan?: string;
 };
 
 export type AuthFailureCode = 'auth_missing' | 'auth_invalid' | 'auth_malformed';
@@ -110,7 +113,12 @@ async function verifyClerk(token: string, config: AppConfig): Promise<AuthResult
     }
     return {
       ok: true,
-      identity: { userId: `clerk:${claims.sub}`, method: 'clerk', sessionId: typeof claims.sid === 'string' ? claims.sid : undefined },
+      identity: {
+        userId: `clerk:${claims.sub}`,
+        method: 'clerk',
+        sessionId: typeof claims.sid === 'string' ? claims.sid : undefined,
+        plan: planClaim(claims, config.plans.claim),
+      },
     };
   } catch (error) {
     return { ok: false, code: 'auth_invalid', reason: `clerk: ${describe(error)}` };
@@ -149,7 +157,7 @@ async function verifyJwt(token: string, jwt: NonNullable<AppConfig['jwt']>): Pro
     if (typeof payload.sub !== 'string' || payload.sub === '' || payload.sub.length > 256) {
       return { ok: false, code: 'auth_invalid', reason: 'jwt: subject must be a non-empty string' };
     }
-    return { ok: true, identity: { userId: `jwt:${payload.sub}`, method: 'jwt' } };
+    return { ok: true, identity: { userId: `jwt:${payload.sub}`, method: 'jwt', plan: planClaim(payload) } };
   } catch (error) {
     return { ok: false, code: 'auth_invalid', reason: `jwt: ${describe(error)}` };
   }

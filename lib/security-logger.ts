@@ -23,6 +23,15 @@ export const SECURITY_EVENTS = [
   'internal_error',
   'rate_limit_store_degraded',
   'rate_limit_store_recovered',
+  // Abuse controls (README "Abuse controls").
+  'geo_blocked',
+  'access_denied',
+  'deny_list_reloaded',
+  'anomaly_detected',
+  'anomaly_cooloff',
+  'global_limit_tripped',
+  'quota_circuit_open',
+  'dry_run_refusal',
 ] as const;
 export type SecurityEvent = (typeof SECURITY_EVENTS)[number];
 

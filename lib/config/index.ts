@@ -1,6 +1,9 @@
 import type { RatePolicy } from '../limits/store';
 import { normalizeOrigin } from '../origin';
+import { abuseConfig, type AbuseConfig } from './abuse';
 import { envSchema, type Env } from './schema';
+
+export { CORE_GUARDS, DRY_RUN_GUARDS, type AbuseConfig, type AnomalyConfig, type GeoConfig, type PlanPolicies } from './abuse';
 
 export { DEFAULT_ALLOWED_MODELS, DEFAULT_ALLOWED_VOICES, ENV_KEYS, envSchema, REALTIME_VOICES } from './schema';
 
@@ -13,7 +16,7 @@ export { DEFAULT_ALLOWED_MODELS, DEFAULT_ALLOWED_VOICES, ENV_KEYS, envSchema, RE
  * that names the variable and never echoes its value.
  */
 
-export interface AppConfig {
+export interface AppConfig extends AbuseConfig {
   readonly nodeEnv: 'development' | 'production' | 'test';
   readonly isProduction: boolean;
   readonly openai: {
@@ -175,6 +178,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
     clientIpHeader: e.CLIENT_IP_HEADER,
     frontDoorMarker: e.RTG_FRONT_DOOR_MARKER,
+    ...abuseConfig(e, env, fail),
   };
 }
 

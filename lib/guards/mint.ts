@@ -30,6 +30,7 @@ export const mintGuard: GuardFactory = (config) => {
         return Response.json({ value: key.value, expires_at: key.expires_at, session, traceId: ctx.traceId }, { status: 200 });
       } catch (error) {
         if (!(error instanceof UpstreamError)) throw error;
+        await ctx.onUpstreamFailure?.(error);
         const headers = error.retryAfterSeconds ? { 'Retry-After': String(error.retryAfterSeconds) } : undefined;
         return refuse(ctx, error.code, { message: 'OpenAI client_secrets call failed', metadata: { ...error.detail }, headers });
       }

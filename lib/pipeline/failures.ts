@@ -9,6 +9,8 @@ import { refuse } from './refuse';
  * `hit`, so concurrent failures cannot skip the threshold line.
  */
 export async function noteFailure(ctx: Ctx, kind: string): Promise<void> {
+  // A dry-run refusal is not a failure the client met.
+  if (ctx.dryRun !== undefined) return;
   const policy = ctx.rt.config.rateLimits.suspicious;
   const result = await ctx.rt.store.hit(ctx.ip, policy);
   if (result.allowed && result.remaining === 0) {

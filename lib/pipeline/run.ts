@@ -16,7 +16,7 @@ export type Handler = (req: Request) => Promise<Response>;
  * cannot load becomes a 503.
  */
 export function pipeline(factories: readonly GuardFactory[], options: { unavailable?: () => Response } = {}): Handler {
-  const built = new WeakMap<AppConfig, readonly Guard[]>();
+  const built = new WeakMap<AppConfig, ReadonlyArray<{ guard: Guard; dry: boolean }>>();
   return async (req) => {
     let rt: Runtime;
     try {
@@ -26,14 +26,23 @@ export function pipeline(factories: readonly GuardFactory[], options: { unavaila
     }
     let guards = built.get(rt.config);
     if (guards === undefined) {
-      guards = factories.map((make) => make(rt.config));
+      guards = factories.map((make) => make(rt.config)).map((guard) => ({ guard, dry: rt.config.dryRun.has(guard.name) }));
       built.set(rt.config, guards);
     }
     const ctx = createContext(req, rt);
     try {
-      for (const guard of guards) {
-        const answer = await guard.run(ctx);
-        if (answer) return done(ctx, answer);
+      for (const { guard, dry } of guards) {
+        if (!dry) {
+          const answer = await guard.run(ctx);
+          if (answer) return done(ctx, answer);
+          continue;
+        }
+        // Dry run (GUARD_DRY_RUN): refuse() logs dry_run_refusal instead of the refusal, and the
+        // answer is dropped with the limiter results it added, so the request goes on unchanged.
+        ctx.dryRun = guard.name;
+        const limits = ctx.limits.length;
+        const answer = await guard.run(ctx).finally(() => (ctx.dryRun = undefined));
+        if (answer) ctx.limits.length = limits;
       }
       throw new Error('pipeline ended without an answer');
     } catch (error) {

@@ -21,6 +21,11 @@ const DOCUMENTED: Record<ErrorCode, number> = {
   upstream_rejected: 502,
   upstream_timeout: 504,
   upstream_rate_limited: 503,
+  geo_blocked: 403,
+  denied: 403,
+  anomaly_cooloff: 429,
+  issuance_paused: 503,
+  upstream_quota_cooloff: 503,
   not_found: 404,
   internal_error: 500,
 };

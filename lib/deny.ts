@@ -1,0 +1,101 @@
+import { isIP } from 'node:net';
+import { expandIPv6 } from './client-ip';
+
+/**
+ * Deny lists: user ids as the logs show them (`clerk:…`, `jwt:…`) and IPv4 /
+ * IPv6 addresses and CIDR networks. Matching is exact for any prefix length:
+ * networks are filed by prefix length, so a lookup masks the address once per
+ * length in use and asks a Set (a few hash lookups, whatever the list's size).
+ *
+ * IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is the IPv4 address, on both sides: a
+ * mapped entry denies the IPv4 network, and an IPv6 network that contains the
+ * whole mapped block (`::/0`, `::ffff:0:0/96`) also denies every IPv4 client,
+ * because lib/client-ip.ts unwraps mapped client addresses before they get here.
+ */
+
+export type DenyEntry = { kind: 'user'; id: string } | { kind: 'ip4'; bits: number; length: number } | { kind: 'ip6'; bits: bigint; length: number };
+
+const USER_ID = /^[a-z][a-z0-9]{0,15}:[^\s,]{1,256}$/;
+const MAPPED_BLOCK = 0xffffn << 32n;
+
+/** One entry of `DENY_USERS`, `DENY_IPS` or a `DENY_LIST_FILE` line; undefined when it is neither. */
+export function parseDenyEntry(raw: string): DenyEntry | undefined {
+  const text = raw.trim();
+  const slash = text.indexOf('/');
+  const address = slash === -1 ? text : text.slice(0, slash);
+  const family = isIP(address);
+  if (family === 0) return USER_ID.test(text) ? { kind: 'user', id: text } : undefined;
+  const max = family === 4 ? 32 : 128;
+  const lengthText = slash === -1 ? String(max) : text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(lengthText) || Number(lengthText) > max) return undefined;
+  const length = Number(lengthText);
+  if (family === 4) return { kind: 'ip4', bits: ip4Bits(address), length };
+  const bits = ip6Bits(address.toLowerCase());
+  // ::ffff:a.b.c.d/96+n is the IPv4 network a.b.c.d/n.
+  if (length >= 96 && bits >> 32n === 0xffffn) return { kind: 'ip4', bits: Number(bits & 0xffffffffn), length: length - 96 };
+  return { kind: 'ip6', bits, length };
+}
+
+/** A compiled list; build with {@link compileDenyList}. */
+export interface DenyList {
+  readonly users: ReadonlySet<string>;
+  /** Entries in the list (users and networks). */
+  readonly size: number;
+  /** Whether the canonical address (lib/client-ip.ts `canonicalAddress`) lies in a listed network. */
+  hasAddress(address: string | undefined): boolean;
+}
+
+export function compileDenyList(entries: readonly DenyEntry[]): DenyList {
+  const users = new Set<string>();
+  const v4 = new Map<number, Set<number>>();
+  const v6 = new Map<number, Set<bigint>>();
+  const add4 = (bits: number, length: number) => file(v4, length, shift4(bits, length));
+  for (const e of entries) {
+    if (e.kind === 'user') users.add(e.id);
+    else if (e.kind === 'ip4') add4(e.bits, e.length);
+    else {
+      file(v6, e.length, e.bits >> BigInt(128 - e.length));
+      // An IPv6 network holding the whole mapped block holds every IPv4 address.
+      if (e.length <= 96 && MAPPED_BLOCK >> BigInt(128 - e.length) === e.bits >> BigInt(128 - e.length)) add4(0, 0);
+    }
+  }
+  const lengths4 = [...v4.keys()];
+  const lengths6 = [...v6.entries()].map(([length, set]) => [BigInt(128 - length), set] as const);
+  return {
+    users,
+    size: entries.length,
+    hasAddress(address) {
+      if (address === undefined) return false;
+      if (isIP(address) === 4) {
+        if (lengths4.length === 0) return false;
+        const bits = ip4Bits(address);
+        return lengths4.some((length) => v4.get(length)!.has(shift4(bits, length)));
+      }
+      if (lengths6.length === 0) return false;
+      const bits = ip6Bits(address);
+      return lengths6.some(([shift, set]) => set.has(bits >> shift));
+    },
+  };
+}
+
+function file<T>(map: Map<number, Set<T>>, length: number, value: T): void {
+  let set = map.get(length);
+  if (set === undefined) map.set(length, (set = new Set()));
+  set.add(value);
+}
+
+/** The network part of an IPv4 address as an unsigned number (`>>>` by 32 is a no-op in JS, hence /0 apart). */
+function shift4(bits: number, length: number): number {
+  return length === 0 ? 0 : bits >>> (32 - length);
+}
+
+function ip4Bits(address: string): number {
+  const [a, b, c, d] = address.split('.').map(Number);
+  return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+}
+
+function ip6Bits(address: string): bigint {
+  let bits = 0n;
+  for (const group of expandIPv6(address)) bits = (bits << 16n) | BigInt(group);
+  return bits;
+}
