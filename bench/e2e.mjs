@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { BASELINE_PATH, ensureBenchBuild, MIDDLEWARE_BASELINE_PATH } from './build.mjs';
-import { ROOT } from './lib-loader.mjs';
+import { ROOT } from '../scripts/lib-loader.mjs';
 import { median, quantile, round } from './stats.mjs';
 
 const require = createRequire(import.meta.url);

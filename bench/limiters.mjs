@@ -6,7 +6,7 @@
  * (see scripts/bench.mjs), started with --expose-gc.
  */
 import { createRequire } from 'node:module';
-import { loadLib } from './lib-loader.mjs';
+import { loadLib } from '../scripts/lib-loader.mjs';
 import { collect, distinctKeys, median, msSince, round } from './stats.mjs';
 
 const require = createRequire(import.meta.url);
@@ -15,7 +15,7 @@ const require = createRequire(import.meta.url);
 const API_POLICY = { name: 'api', limit: 100, windowMs: 60_000 };
 
 async function memoryStoreClass() {
-  return (await loadLib(['rate-limit']))['rate-limit'].MemoryRateLimitStore;
+  return (await loadLib(['limits/memory']))['limits/memory'].MemoryRateLimitStore;
 }
 
 /**

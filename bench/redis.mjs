@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { loadLib, ROOT } from './lib-loader.mjs';
+import { loadLib, ROOT } from '../scripts/lib-loader.mjs';
 import { findRedisServer, startRedisServer } from './redis-server.mjs';
 import { distinctKeys, median, quantile, round } from './stats.mjs';
 
@@ -42,10 +42,10 @@ async function drive(check, keys, callers, durationMs) {
 }
 
 export async function redisBench({ smoke }) {
-  if (!existsSync(join(ROOT, 'lib/redis-store.ts'))) throw new SkipError('lib/redis-store.ts does not exist yet');
+  if (!existsSync(join(ROOT, 'lib/limits/redis.ts'))) throw new SkipError('lib/limits/redis.ts does not exist');
   const binary = findRedisServer();
   if (!binary) throw new SkipError('redis-server is not installed (apt-get install -y redis-server)');
-  const { RedisRateLimitStore } = (await loadLib(['redis-store']))['redis-store'];
+  const { RedisRateLimitStore } = (await loadLib(['limits/redis']))['limits/redis'];
   const { RateLimiterRedis } = require('rate-limiter-flexible');
   const Redis = require('ioredis');
 

@@ -129,7 +129,8 @@ export const envSchema = z.object({
   RATE_LIMIT_SUSPICIOUS: policy('suspicious', 10, 300),
   RATE_LIMIT_MAX_KEYS: intIn(100, 10_000_000, 100_000),
   RATE_LIMIT_SWEEP_SECONDS: intIn(1, 3600, 300),
-  MAX_CONNECTIONS: intIn(16, 1_000_000, 0),
+  // 0 (the default): derived from the open-files limit at start (server/front-door.ts).
+  MAX_CONNECTIONS: intIn(0, 1_000_000, 0),
   MAX_CONNECTIONS_PER_IP: intIn(1, 100_000, 64),
   CLIENT_IP_HEADER: optionalString.pipe(
     z

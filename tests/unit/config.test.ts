@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   ConfigError,
@@ -7,9 +6,14 @@ import {
   loadConfig,
 } from '@/lib/config';
 import { normalizeOrigin } from '@/lib/origin';
+import {
+  BAD_BASE_URLS, BAD_DOMAINS, BAD_INTEGERS, BAD_LISTS, BAD_ORIGINS, BAD_POLICIES, BAD_PREFIXES, BAD_REDIS_URLS,
+  BLANK_VALUES, blankEnv, CANARY, CANARY_VALUE, CHECKED_VARIABLES, CLERK_KEYS, CLERK_PEM, ENVS, GOOD_INTEGERS,
+  GOOD_PREFIXES, GOOD_REDIS_URLS, HTTP_ORIGINS, INCOMPLETE_CLERK, LOOPBACK_ORIGINS, SEVERAL_BAD, SHORT_SECRETS,
+} from '../support/config-cases';
 
-/** A value no error message may ever contain. */
-const CANARY = 'CANARY-7f3a9c';
+// The environments live in tests/support/config-cases.ts, shared with the
+// validator's agreement test (tests/scripts/validate-security.test.ts).
 
 function configError(env: Record<string, string | undefined>): ConfigError {
   try {
@@ -23,7 +27,7 @@ function configError(env: Record<string, string | undefined>): ConfigError {
 
 describe('defaults', () => {
   it('an empty environment is a development config with every documented default', () => {
-    const config = loadConfig({});
+    const config = loadConfig(ENVS.empty);
     expect(config.nodeEnv).toBe('development');
     expect(config.isProduction).toBe(false);
     expect(config.openai).toEqual({
@@ -55,47 +59,30 @@ describe('defaults', () => {
   });
 
   it('production has no default origin (nothing is allowed until configured)', () => {
-    const config = loadConfig({ NODE_ENV: 'production' });
+    const config = loadConfig(ENVS.production);
     expect(config.isProduction).toBe(true);
     expect(config.allowedOrigins.size).toBe(0);
   });
 
   it('an explicit ALLOWED_ORIGINS replaces the development default', () => {
-    const config = loadConfig({ ALLOWED_ORIGINS: 'https://app.example.com' });
+    const config = loadConfig(ENVS.explicitOrigin);
     expect([...config.allowedOrigins]).toEqual(['https://app.example.com']);
   });
 
-  it.each([
-    ['empty', ''],
-    ['blank', '   '],
-    ['undefined', undefined],
-  ])('%s values count as unset', (_label, value) => {
-    const blank = Object.fromEntries(
-      [
-        'NODE_ENV', 'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'ALLOWED_ORIGINS', 'PRODUCTION_DOMAIN', 'JWT_SECRET',
-        'JWT_ISSUER', 'JWT_AUDIENCE', 'CLERK_SECRET_KEY', 'NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY', 'CLERK_JWT_KEY',
-        'REDIS_URL', 'RATE_LIMIT_PREFIX', 'TRUSTED_PROXY_HOPS', 'ALLOWED_VOICES', 'ALLOWED_MODELS', 'DEFAULT_VOICE',
-        'DEFAULT_MODEL', 'REALTIME_TOKEN_TTL_SECONDS', 'UPSTREAM_TIMEOUT_MS', 'MAX_BODY_BYTES', 'RATE_LIMIT_TOKEN',
-        'RATE_LIMIT_API', 'RATE_LIMIT_AUTH_FAILURES', 'RATE_LIMIT_SUSPICIOUS', 'RATE_LIMIT_MAX_KEYS',
-        'RATE_LIMIT_SWEEP_SECONDS',
-      ].map((name) => [name, value]),
-    );
+  it.each(BLANK_VALUES)('%s values count as unset', (_label, value) => {
+    const blank = blankEnv(value);
     expect(loadConfig(blank)).toEqual(loadConfig({}));
   });
 
   it('trims values and strips trailing slashes from OPENAI_BASE_URL', () => {
-    const config = loadConfig({ OPENAI_API_KEY: '  sk-abc  ', OPENAI_BASE_URL: ' http://127.0.0.1:4010/v1/// ' });
+    const config = loadConfig(ENVS.trimmed);
     expect(config.openai.apiKey).toBe('sk-abc');
     expect(config.openai.baseUrl).toBe('http://127.0.0.1:4010/v1');
   });
 });
 
 describe('JWT_SECRET', () => {
-  it.each([
-    ['31 ASCII bytes', 'a'.repeat(31)],
-    ['1 byte', 'x'],
-    ['10 two-byte characters (20 bytes)', 'é'.repeat(10)],
-  ])('refuses a secret shorter than 32 bytes: %s', (_label, secret) => {
+  it.each(SHORT_SECRETS)('refuses a secret shorter than 32 bytes: %s', (_label, secret) => {
     const error = configError({ JWT_SECRET: secret });
     expect(error.variables).toEqual(['JWT_SECRET']);
     expect(error.message).toContain('JWT_SECRET');
@@ -103,70 +90,43 @@ describe('JWT_SECRET', () => {
   });
 
   it('never echoes a short secret, even a distinctive one', () => {
-    const error = configError({ JWT_SECRET: CANARY });
+    const error = configError(ENVS.canarySecret);
     expect(error.message).toMatch(/JWT_SECRET/);
     expect(error.message).not.toContain(CANARY);
     expect(String(error.stack)).not.toContain(CANARY);
   });
 
   it('accepts 32 bytes, counting UTF-8 bytes rather than characters', () => {
-    expect(loadConfig({ JWT_SECRET: 'a'.repeat(32) }).jwt?.secret).toEqual(new TextEncoder().encode('a'.repeat(32)));
-    expect(loadConfig({ JWT_SECRET: 'é'.repeat(16) }).jwt?.secret.byteLength).toBe(32);
+    expect(loadConfig(ENVS.secret32Ascii).jwt?.secret).toEqual(new TextEncoder().encode('a'.repeat(32)));
+    expect(loadConfig(ENVS.secret32Bytes).jwt?.secret.byteLength).toBe(32);
   });
 
   it('carries issuer, audience, max age and clock tolerance', () => {
-    const config = loadConfig({
-      JWT_SECRET: 'k'.repeat(40),
-      JWT_ISSUER: 'https://issuer.example',
-      JWT_AUDIENCE: 'realtime',
-      JWT_MAX_AGE_SECONDS: '600',
-      JWT_CLOCK_TOLERANCE_SECONDS: '0',
-    });
+    const config = loadConfig(ENVS.jwtClaims);
     expect(config.jwt).toMatchObject({
       issuer: 'https://issuer.example',
       audience: 'realtime',
       maxAgeSeconds: 600,
       clockToleranceSeconds: 0,
     });
-    expect(loadConfig({ JWT_SECRET: 'k'.repeat(40) }).jwt).toMatchObject({ maxAgeSeconds: 3600, clockToleranceSeconds: 5 });
+    expect(loadConfig(ENVS.jwtDefaults).jwt).toMatchObject({ maxAgeSeconds: 3600, clockToleranceSeconds: 5 });
   });
 });
 
 describe('ALLOWED_ORIGINS', () => {
-  it.each([
-    ['wildcard', '*'],
-    ['wildcard subdomain', 'https://*.example.com'],
-    ['null', 'null'],
-    ['path', 'https://app.example.com/app'],
-    ['trailing slash', 'https://app.example.com/'],
-    ['backslash path', 'https://app.example.com\\path'],
-    ['query', 'https://app.example.com?x=1'],
-    ['fragment', 'https://app.example.com#x'],
-    ['userinfo', 'https://user@app.example.com'],
-    ['bare host', 'app.example.com'],
-    ['other scheme', 'ftp://app.example.com'],
-    ['javascript scheme', 'javascript:alert(1)'],
-    ['file scheme', 'file:///etc/passwd'],
-    ['bad port', 'https://app.example.com:99999'],
-    ['space inside', 'https://app example.com'],
-    ['one bad among good', 'https://app.example.com,https://*.evil.com'],
-  ])('refuses %s', (_label, value) => {
+  it.each(BAD_ORIGINS)('refuses %s', (_label, value) => {
     const error = configError({ ALLOWED_ORIGINS: value });
     expect(error.variables).toEqual(['ALLOWED_ORIGINS']);
     expect(error.message).toContain('ALLOWED_ORIGINS');
   });
 
-  it.each([
-    ['plain http host', 'http://app.example.com'],
-    ['http with port', 'http://app.example.com:8080'],
-    ['LAN address', 'http://192.168.1.10:3000'],
-  ])('refuses http in production: %s', (_label, origin) => {
+  it.each(HTTP_ORIGINS)('refuses http in production: %s', (_label, origin) => {
     const error = configError({ NODE_ENV: 'production', ALLOWED_ORIGINS: origin });
     expect(error.variables).toEqual(['ALLOWED_ORIGINS']);
     expect(error.message).toMatch(/https/);
   });
 
-  it.each(['http://localhost:3000', 'http://127.0.0.1:8080', 'http://[::1]:3000'])(
+  it.each(LOOPBACK_ORIGINS)(
     'allows loopback http in production: %s',
     (origin) => {
       expect([...loadConfig({ NODE_ENV: 'production', ALLOWED_ORIGINS: origin }).allowedOrigins]).toEqual([origin]);
@@ -174,11 +134,11 @@ describe('ALLOWED_ORIGINS', () => {
   );
 
   it('allows http outside production', () => {
-    expect(loadConfig({ NODE_ENV: 'test', ALLOWED_ORIGINS: 'http://app.example.com' }).allowedOrigins.has('http://app.example.com')).toBe(true);
+    expect(loadConfig(ENVS.httpOutsideProduction).allowedOrigins.has('http://app.example.com')).toBe(true);
   });
 
   it('normalises case and default ports, and ignores empty list entries', () => {
-    const config = loadConfig({ ALLOWED_ORIGINS: ' HTTPS://App.Example.COM:443 , ,http://localhost:80,' });
+    const config = loadConfig(ENVS.originCase);
     expect([...config.allowedOrigins]).toEqual(['https://app.example.com', 'http://localhost']);
   });
 
@@ -190,42 +150,35 @@ describe('ALLOWED_ORIGINS', () => {
   });
 
   it('never echoes the bad origin', () => {
-    const error = configError({ ALLOWED_ORIGINS: `https://${CANARY}.example.com/path` });
+    const error = configError(ENVS.canaryOrigin);
     expect(error.message).not.toContain(CANARY);
   });
 });
 
 describe('PRODUCTION_DOMAIN', () => {
   it('adds the https origin of the domain, lower-cased', () => {
-    const config = loadConfig({ NODE_ENV: 'production', PRODUCTION_DOMAIN: 'App.Example.com' });
+    const config = loadConfig(ENVS.domainProduction);
     expect([...config.allowedOrigins]).toEqual(['https://app.example.com']);
   });
 
   it('adds to ALLOWED_ORIGINS rather than replacing them', () => {
-    const config = loadConfig({ ALLOWED_ORIGINS: 'https://a.example.com', PRODUCTION_DOMAIN: 'b.example.com' });
+    const config = loadConfig(ENVS.domainAndOrigins);
     expect([...config.allowedOrigins].sort()).toEqual(['https://a.example.com', 'https://b.example.com']);
   });
 
   it('keeps the development default when only the domain is set outside production', () => {
-    const config = loadConfig({ PRODUCTION_DOMAIN: 'app.example.com' });
+    const config = loadConfig(ENVS.domainDevelopment);
     expect([...config.allowedOrigins].sort()).toEqual(['http://localhost:3000', 'https://app.example.com']);
   });
 
-  it.each([
-    ['scheme', 'https://app.example.com'],
-    ['path', 'app.example.com/x'],
-    ['port', 'app.example.com:443'],
-    ['wildcard', '*.example.com'],
-    ['single label', 'localhost'],
-    ['userinfo', 'evil.com@app.example.com'],
-  ])('refuses a domain with a %s', (_label, value) => {
+  it.each(BAD_DOMAINS)('refuses a domain with a %s', (_label, value) => {
     expect(configError({ PRODUCTION_DOMAIN: value }).variables).toEqual(['PRODUCTION_DOMAIN']);
   });
 });
 
 describe('voices and models', () => {
   it('parses comma lists with whitespace and empty entries', () => {
-    const config = loadConfig({ ALLOWED_VOICES: ' marin, cedar ,,alloy ', ALLOWED_MODELS: 'gpt-realtime-mini' });
+    const config = loadConfig(ENVS.voiceLists);
     expect(config.voices).toEqual(['marin', 'cedar', 'alloy']);
     expect(config.models).toEqual(['gpt-realtime-mini']);
     expect(config.defaultVoice).toBe('alloy');
@@ -233,44 +186,30 @@ describe('voices and models', () => {
   });
 
   it('defaults to the first entry when alloy / gpt-realtime are not listed', () => {
-    const config = loadConfig({ ALLOWED_VOICES: 'marin,cedar', ALLOWED_MODELS: 'gpt-realtime-mini,gpt-4o-realtime-preview' });
+    const config = loadConfig(ENVS.firstEntries);
     expect(config.defaultVoice).toBe('marin');
     expect(config.defaultModel).toBe('gpt-realtime-mini');
   });
 
   it('accepts explicit defaults that are listed', () => {
-    const config = loadConfig({ ALLOWED_VOICES: 'marin,cedar', DEFAULT_VOICE: 'cedar', DEFAULT_MODEL: 'gpt-realtime-mini' });
+    const config = loadConfig(ENVS.explicitDefaults);
     expect(config.defaultVoice).toBe('cedar');
     expect(config.defaultModel).toBe('gpt-realtime-mini');
   });
 
-  it.each([
-    [{ DEFAULT_VOICE: 'ash' }, 'DEFAULT_VOICE'],
-    [{ ALLOWED_VOICES: 'marin', DEFAULT_VOICE: 'alloy' }, 'DEFAULT_VOICE'],
-    [{ DEFAULT_MODEL: 'gpt-4' }, 'DEFAULT_MODEL'],
-    [{ ALLOWED_VOICES: ',, ,' }, 'ALLOWED_VOICES'],
-    [{ ALLOWED_MODELS: ',' }, 'ALLOWED_MODELS'],
-    [{ ALLOWED_VOICES: 'alloy,<script>' }, 'ALLOWED_VOICES'],
-    [{ ALLOWED_MODELS: 'gpt realtime' }, 'ALLOWED_MODELS'],
-    [{ ALLOWED_VOICES: 'x'.repeat(65) }, 'ALLOWED_VOICES'],
-  ])('refuses %j, naming %s', (env, name) => {
+  it.each(BAD_LISTS)('refuses %j, naming %s', (env, name) => {
     expect(configError(env).variables).toEqual([name]);
   });
 
   it('never echoes a bad default or list entry', () => {
-    expect(configError({ DEFAULT_VOICE: CANARY }).message).not.toContain(CANARY);
-    expect(configError({ ALLOWED_MODELS: `${CANARY} x` }).message).not.toContain(CANARY);
+    expect(configError(ENVS.canaryVoice).message).not.toContain(CANARY);
+    expect(configError(ENVS.canaryModels).message).not.toContain(CANARY);
   });
 });
 
 describe('rate limit policies ("N/S")', () => {
   it('parses N per S seconds', () => {
-    const config = loadConfig({
-      RATE_LIMIT_TOKEN: '5/30',
-      RATE_LIMIT_API: '1000/1',
-      RATE_LIMIT_AUTH_FAILURES: ' 3/900 ',
-      RATE_LIMIT_SUSPICIOUS: '1/86400',
-    });
+    const config = loadConfig(ENVS.policies);
     expect(config.rateLimits).toEqual({
       token: { name: 'token', limit: 5, windowMs: 30_000 },
       api: { name: 'api', limit: 1000, windowMs: 1000 },
@@ -279,7 +218,7 @@ describe('rate limit policies ("N/S")', () => {
     });
   });
 
-  it.each(['0/60', '10/0', '10', '10/', '/60', '10/60s', '-1/60', '1.5/60', '10 / 60', '1e3/60', '1234567/60', '10/12345678', '0x10/60'])(
+  it.each(BAD_POLICIES)(
     'refuses %j',
     (value) => {
       const error = configError({ RATE_LIMIT_TOKEN: value });
@@ -290,14 +229,7 @@ describe('rate limit policies ("N/S")', () => {
 });
 
 describe('integer settings', () => {
-  it.each([
-    ['TRUSTED_PROXY_HOPS', '0', 0],
-    ['TRUSTED_PROXY_HOPS', '10', 10],
-    ['REALTIME_TOKEN_TTL_SECONDS', '10', 10],
-    ['REALTIME_TOKEN_TTL_SECONDS', '7200', 7200],
-    ['UPSTREAM_TIMEOUT_MS', '100', 100],
-    ['MAX_BODY_BYTES', '256', 256],
-  ])('%s=%s is accepted', (name, value, expected) => {
+  it.each(GOOD_INTEGERS)('%s=%s is accepted', (name, value, expected) => {
     const config = loadConfig({ [name]: value });
     const read = {
       TRUSTED_PROXY_HOPS: config.trustedProxyHops,
@@ -308,22 +240,7 @@ describe('integer settings', () => {
     expect(read).toBe(expected);
   });
 
-  it.each([
-    ['TRUSTED_PROXY_HOPS', '-1'],
-    ['TRUSTED_PROXY_HOPS', '11'],
-    ['TRUSTED_PROXY_HOPS', '1.5'],
-    ['TRUSTED_PROXY_HOPS', 'one'],
-    ['TRUSTED_PROXY_HOPS', '0x1'],
-    ['TRUSTED_PROXY_HOPS', '1e1'],
-    ['REALTIME_TOKEN_TTL_SECONDS', '9'],
-    ['REALTIME_TOKEN_TTL_SECONDS', '7201'],
-    ['UPSTREAM_TIMEOUT_MS', '99'],
-    ['MAX_BODY_BYTES', '99999999'],
-    ['JWT_MAX_AGE_SECONDS', '59'],
-    ['JWT_CLOCK_TOLERANCE_SECONDS', '301'],
-    ['RATE_LIMIT_MAX_KEYS', '99'],
-    ['RATE_LIMIT_SWEEP_SECONDS', '0'],
-  ])('%s=%s is refused, naming the variable', (name, value) => {
+  it.each(BAD_INTEGERS)('%s=%s is refused, naming the variable', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.variables).toEqual([name]);
     expect(error.message).toContain(name);
@@ -331,73 +248,56 @@ describe('integer settings', () => {
 });
 
 describe('URLs and keys', () => {
-  it.each(['redis://127.0.0.1:6379', 'rediss://user:pw@cache.example.com:6380/0'])('accepts REDIS_URL %s', (url) => {
+  it.each(GOOD_REDIS_URLS)('accepts REDIS_URL %s', (url) => {
     expect(loadConfig({ REDIS_URL: url }).redisUrl).toBe(url);
   });
 
-  it.each(['http://127.0.0.1:6379', 'unix:///tmp/redis.sock', '127.0.0.1:6379', 'redis//x'])('refuses REDIS_URL %s', (url) => {
+  it.each(BAD_REDIS_URLS)('refuses REDIS_URL %s', (url) => {
     expect(configError({ REDIS_URL: url }).variables).toEqual(['REDIS_URL']);
   });
 
-  it.each(['ftp://api.example.com', 'api.openai.com/v1', 'file:///etc/passwd'])('refuses OPENAI_BASE_URL %s', (url) => {
+  it.each(BAD_BASE_URLS)('refuses OPENAI_BASE_URL %s', (url) => {
     expect(configError({ OPENAI_BASE_URL: url }).variables).toEqual(['OPENAI_BASE_URL']);
   });
 
-  it.each(['rl', 'tenant-a:rl:', 'x'.repeat(64)])('accepts RATE_LIMIT_PREFIX %s', (prefix) => {
+  it.each(GOOD_PREFIXES)('accepts RATE_LIMIT_PREFIX %s', (prefix) => {
     expect(loadConfig({ RATE_LIMIT_PREFIX: prefix }).rateLimitPrefix).toBe(prefix);
   });
 
-  it.each(['has space', 'a*b', 'x'.repeat(65), 'rl:{tag}'])('refuses RATE_LIMIT_PREFIX %s', (prefix) => {
+  it.each(BAD_PREFIXES)('refuses RATE_LIMIT_PREFIX %s', (prefix) => {
     expect(configError({ RATE_LIMIT_PREFIX: prefix }).variables).toEqual(['RATE_LIMIT_PREFIX']);
   });
 
   it('refuses an unknown NODE_ENV without echoing it', () => {
-    const error = configError({ NODE_ENV: CANARY });
+    const error = configError(ENVS.canaryNodeEnv);
     expect(error.variables).toEqual(['NODE_ENV']);
     expect(error.message).not.toContain(CANARY);
   });
 
   it('turns Clerk on only with both keys, and unescapes a one-line PEM', () => {
-    const pem = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const keys = { secretKey: `sk_test_${'x'.repeat(40)}`, publishableKey: 'pk_test_ZXhhbXBsZS5jbGVyay5hY2NvdW50cy5kZXYk' };
-    const oneLine = pem.replace(/\n/g, '\\n');
-    expect(oneLine).not.toContain('\n');
-    const config = loadConfig({
-      CLERK_SECRET_KEY: keys.secretKey,
-      NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY: keys.publishableKey,
-      CLERK_JWT_KEY: oneLine,
-    });
+    const pem = CLERK_PEM;
+    const keys = CLERK_KEYS;
+    expect(ENVS.clerkOneLinePem.CLERK_JWT_KEY).not.toContain('\n');
+    const config = loadConfig(ENVS.clerkOneLinePem);
     expect(config.clerk).toEqual({ ...keys, jwtKey: pem });
-    expect(loadConfig({ CLERK_JWT_KEY: pem }).clerk).toBeUndefined();
+    expect(loadConfig(ENVS.pemWithoutClerk).clerk).toBeUndefined();
   });
 
-  it.each([
-    [{ CLERK_SECRET_KEY: `sk_test_${CANARY}` }, 'NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY'],
-    [{ NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY: `pk_test_${CANARY}` }, 'CLERK_SECRET_KEY'],
-    [{ CLERK_JWT_KEY: `not a pem ${CANARY}` }, 'CLERK_JWT_KEY'],
-  ])('refuses an incomplete Clerk setup %j', (env, name) => {
+  it.each(INCOMPLETE_CLERK)('refuses an incomplete Clerk setup %j', (env, name) => {
     const error = configError(env);
     expect(error.variables).toEqual([name]);
     expect(error.message).not.toContain(CANARY);
   });
 
   it('refuses Clerk without any allowed origin (Clerk would skip its azp check)', () => {
-    const clerk = { CLERK_SECRET_KEY: `sk_test_${'x'.repeat(40)}`, NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY: 'pk_test_ZXhhbXBsZS5jbGVyay5hY2NvdW50cy5kZXYk' };
-    expect(configError({ ...clerk, NODE_ENV: 'production' }).variables).toEqual(['ALLOWED_ORIGINS']);
-    expect(loadConfig({ ...clerk, NODE_ENV: 'production', PRODUCTION_DOMAIN: 'voice.example.com' }).clerk).toBeDefined();
+    expect(configError(ENVS.clerkWithoutOrigin).variables).toEqual(['ALLOWED_ORIGINS']);
+    expect(loadConfig(ENVS.clerkWithDomain).clerk).toBeDefined();
   });
 });
 
 describe('error messages never contain the bad value', () => {
-  // Every variable with a value check, given the same distinctive bad value.
-  const checked = [
-    'NODE_ENV', 'OPENAI_BASE_URL', 'ALLOWED_ORIGINS', 'PRODUCTION_DOMAIN', 'JWT_SECRET', 'JWT_MAX_AGE_SECONDS',
-    'JWT_CLOCK_TOLERANCE_SECONDS', 'CLERK_JWT_KEY', 'REDIS_URL', 'RATE_LIMIT_PREFIX', 'TRUSTED_PROXY_HOPS',
-    'ALLOWED_VOICES', 'ALLOWED_MODELS', 'DEFAULT_VOICE', 'DEFAULT_MODEL', 'REALTIME_TOKEN_TTL_SECONDS',
-    'UPSTREAM_TIMEOUT_MS', 'MAX_BODY_BYTES', 'RATE_LIMIT_TOKEN', 'RATE_LIMIT_API', 'RATE_LIMIT_AUTH_FAILURES',
-    'RATE_LIMIT_SUSPICIOUS', 'RATE_LIMIT_MAX_KEYS', 'RATE_LIMIT_SWEEP_SECONDS',
-  ];
-  const bad = `${CANARY} <x> /*`;
+  const checked = CHECKED_VARIABLES;
+  const bad = CANARY_VALUE;
 
   it.each(checked)('%s', (name) => {
     const error = configError({ [name]: bad });
@@ -408,7 +308,7 @@ describe('error messages never contain the bad value', () => {
   });
 
   it('names every bad variable at once', () => {
-    const error = configError({ TRUSTED_PROXY_HOPS: bad, REDIS_URL: bad, RATE_LIMIT_API: bad });
+    const error = configError(SEVERAL_BAD);
     expect([...error.variables].sort()).toEqual(['RATE_LIMIT_API', 'REDIS_URL', 'TRUSTED_PROXY_HOPS']);
     expect(error.message).not.toContain(CANARY);
   });
