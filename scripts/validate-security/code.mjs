@@ -31,6 +31,9 @@ export const MODULES = {
  */
 export const REQUIRED_GUARDS = [
   ['front_door', ['service_unavailable']],
+  // Abuse controls (README "Abuse controls"): cheap address checks before anything is read.
+  ['deny_ip', ['denied']],
+  ['geo', ['geo_blocked']],
   ['shape', ['unsupported_media_type', 'body_too_large']],
   ['origin', ['origin_not_allowed']],
   ['api_limit', ['rate_limited']],
@@ -38,8 +41,14 @@ export const REQUIRED_GUARDS = [
   ['configured', ['service_unavailable']],
   ['auth_failure_limit', ['rate_limited']],
   ['authenticate', ['auth_missing', 'auth_invalid', 'auth_malformed']],
+  ['deny_user', ['denied']],
   ['token_limit', ['rate_limited']],
+  ['token_daily', ['rate_limited']],
+  ['anomaly', ['anomaly_cooloff']],
   ['validate', ['json_invalid', 'body_invalid']],
+  // Nothing reaches OpenAI while it reports exhausted quota, or past the global breaker.
+  ['quota_circuit', ['upstream_quota_cooloff']],
+  ['global_limit', ['issuance_paused']],
   ['mint', ['upstream_error', 'upstream_timeout', 'upstream_auth', 'upstream_rejected', 'upstream_rate_limited']],
 ];
 
