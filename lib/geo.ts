@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Reader, type Response } from 'mmdb-lib';
@@ -39,6 +40,8 @@ export function loadGeoDatabase(path: string = resolveDatabase()): GeoLookup {
     lookup = {
       builtAt: reader.metadata.buildEpoch,
       country(address) {
+        // mmdb-lib's parser is lenient ("1.2.3.4.5" looks up 1.2.3.4); only real addresses are looked up.
+        if (isIP(address) === 0) return undefined;
         const record = reader.get(address) as { country_code?: unknown } | null;
         const code = record?.country_code;
         return typeof code === 'string' && /^[A-Z]{2}$/.test(code) ? code : undefined;
