@@ -14,7 +14,7 @@ import { baseEnv, testRuntime, type TestRuntime } from './runtime';
 export interface Instances {
   readonly all: readonly [TestRuntime, TestRuntime];
   /** Sends `req` to instance `i` (0 or 1) and reads the answer. */
-  send(i: number, req: Request): Promise<Answer>;
+  send(i: number, req: Request | Promise<Request>): Promise<Answer>;
   /** Log entries of both instances for `event`. */
   events(event: string): SecurityLogEntry[];
   close(): Promise<void>;
@@ -33,9 +33,11 @@ export function twoInstances(redisUrl: string, openaiBaseUrl: string, env: Recor
   const all = [testRuntime(shared), testRuntime(shared)] as const;
   return {
     all,
-    send(i, req) {
+    async send(i, req) {
+      const request = await req;
+      // Nothing awaits between selecting the instance and the handler reading it.
       setRuntime(all[i].runtime);
-      return POST(req).then(read);
+      return read(await POST(request));
     },
     events: (event) => all.flatMap((rt) => rt.entries().filter((e) => e.event === event)),
     async close() {
