@@ -120,7 +120,7 @@ elseif bucket <= b then
   c = c + 1
 else
   local gap = bucket - b - 1
-  if n == 0 then e = c else e = alpha * c + (1 - alpha) * e end
+  e = alpha * c + (1 - alpha) * e
   if gap > 0 then e = e * math.pow(1 - alpha, math.min(gap, 100000)) end
   if gap == 0 then p = c else p = 0 end
   n = math.min(n + 1 + gap, 1000000)

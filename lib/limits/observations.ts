@@ -70,7 +70,8 @@ export function foldTrend(state: TrendState | undefined, bucket: number, alpha: 
   if (state === undefined) return { bucket, current: 1, previous: 0, baseline: 0, buckets: 0 };
   if (bucket <= state.bucket) return { ...state, current: state.current + 1 };
   const gap = bucket - state.bucket - 1;
-  let baseline = state.buckets === 0 ? state.current : alpha * state.current + (1 - alpha) * state.baseline;
+  // The baseline starts at 0 (a quiet history), so a new key's first burst does not become its own baseline.
+  let baseline = alpha * state.current + (1 - alpha) * state.baseline;
   if (gap > 0) baseline *= Math.pow(1 - alpha, Math.min(gap, 100_000));
   return { bucket, current: 1, previous: gap === 0 ? state.current : 0, baseline, buckets: Math.min(state.buckets + 1 + gap, 1_000_000) };
 }

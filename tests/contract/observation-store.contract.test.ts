@@ -130,11 +130,11 @@ describe.each([memoryHarness(), redisHarness(false), redisHarness(true)])('obser
     await store.trend(k, p);
     await store.trend(k, p);
     await alignTo(1500);
-    // The first completed bucket (3 events) is the baseline itself.
-    expect(await store.trend(k, p)).toMatchObject({ current: 1, previous: 3, baseline: 3, buckets: 1 });
+    // The baseline starts from a quiet history: 0.5 × 3 + 0.5 × 0.
+    expect(await store.trend(k, p)).toMatchObject({ current: 1, previous: 3, baseline: 1.5, buckets: 1 });
     await alignTo(1500);
-    // 0.5 × 1 + 0.5 × 3
-    expect(await store.trend(k, p)).toMatchObject({ current: 1, previous: 1, baseline: 2, buckets: 2 });
+    // 0.5 × 1 + 0.5 × 1.5
+    expect(await store.trend(k, p)).toMatchObject({ current: 1, previous: 1, baseline: 1.25, buckets: 2 });
   }, 15_000);
 
   it('trend: empty buckets decay the baseline and leave no previous count', async () => {
@@ -144,10 +144,10 @@ describe.each([memoryHarness(), redisHarness(false), redisHarness(true)])('obser
     for (let i = 0; i < 4; i++) await store.trend(k, p);
     await alignTo(1000);
     await sleep(1000);
-    // Bucket 1 held 4 events; bucket 2 none: 4 × (1 − 0.5).
+    // Bucket 1 held 4 events (0.5 × 4), bucket 2 none: × (1 − 0.5).
     const after = await store.trend(k, p);
     expect(after).toMatchObject({ current: 1, previous: 0, buckets: 2 });
-    expect(after.baseline).toBeCloseTo(2, 9);
+    expect(after.baseline).toBeCloseTo(1, 9);
   }, 15_000);
 
   it('trend: 50 concurrent events across 4 connections count exactly once each', async () => {
