@@ -24,6 +24,14 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local function int(n) return string.format('%.0f', n) end
 `;
 
+// Preamble of the scripts that write: server time, and the one key they touch.
+const WRITE = `
+-- Redis < 5 replicates scripts verbatim and refuses writes after TIME unless asked.
+if redis.replicate_commands then redis.replicate_commands() end
+${NOW_US}
+local key = KEYS[1]
+`;
+
 /**
  * KEYS[1] limiter key; ARGV[1] limit N; ARGV[2] window in microseconds.
  * Returns {admitted 0|1, admits in the window, now, oldest admit} (µs), and
@@ -34,12 +42,7 @@ local function int(n) return string.format('%.0f', n) end
  * microsecond after it. Members stay unique, and a later stamp keeps an admit
  * in the window longer, never shorter.
  */
-export const HIT_SCRIPT = script(`
--- Redis < 5 replicates scripts verbatim and refuses writes after TIME unless asked.
-if redis.replicate_commands then redis.replicate_commands() end
-${NOW_US}
-local key = KEYS[1]
-local limit = tonumber(ARGV[1])
+export const HIT_SCRIPT = script(`${WRITE}local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', int(now - window))
 local size = redis.call('ZCARD', key)
@@ -85,11 +88,7 @@ return {size, now, tonumber(oldest[2])}
  * seen now, drops members that left the window and, over the cap, the oldest.
  * Returns the members, newest first.
  */
-export const DISTINCT_SCRIPT = script(`
-if redis.replicate_commands then redis.replicate_commands() end
-${NOW_US}
-local key = KEYS[1]
-local window = tonumber(ARGV[2])
+export const DISTINCT_SCRIPT = script(`${WRITE}local window = tonumber(ARGV[2])
 local max = tonumber(ARGV[3])
 redis.call('ZADD', key, int(now), ARGV[1])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', int(now - window))
@@ -105,11 +104,7 @@ return redis.call('ZREVRANGE', key, 0, max - 1)
  * Counts one event; the same fold as `foldTrend` in observations.ts.
  * Returns {current, previous, µs into the bucket, EWMA as text, buckets}.
  */
-export const TREND_SCRIPT = script(`
-if redis.replicate_commands then redis.replicate_commands() end
-${NOW_US}
-local key = KEYS[1]
-local size = tonumber(ARGV[1])
+export const TREND_SCRIPT = script(`${WRITE}local size = tonumber(ARGV[1])
 local alpha = tonumber(ARGV[2])
 local bucket = math.floor(now / size)
 local s = redis.call('HMGET', key, 'b', 'c', 'p', 'e', 'n')
