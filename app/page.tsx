@@ -1,28 +1,13 @@
 import { ClerkProvider } from '@clerk/nextjs';
 import type { AppConfig } from '@/lib/config';
 import { getRuntime } from '@/lib/runtime';
-import { MAX_INSTRUCTIONS_CHARS } from '@/lib/validation';
 import { ClerkSession } from './voice/ClerkSession';
 import { DevSession } from './voice/DevSession';
-import type { VoicePageConfig } from './voice/VoiceApp';
+import { voicePageConfig } from './voice/page-config';
 
 // Settings come from the server's configuration at request time (the one
 // source, lib/runtime.ts), never from the build or a hand-kept copy.
 export const dynamic = 'force-dynamic';
-
-/** Anything else is a stand-in (the demo, tests): its keys cannot open a real call. */
-const OPENAI_API_BASE_URL = 'https://api.openai.com/v1';
-
-function pageConfig(cfg: AppConfig): VoicePageConfig {
-  return {
-    voices: [...cfg.voices],
-    models: [...cfg.models],
-    defaultVoice: cfg.defaultVoice,
-    defaultModel: cfg.defaultModel,
-    maxInstructionsChars: MAX_INSTRUCTIONS_CHARS,
-    demoUpstream: cfg.openai.baseUrl !== OPENAI_API_BASE_URL,
-  };
-}
 
 export default function Home() {
   let cfg: AppConfig;
@@ -36,7 +21,15 @@ export default function Home() {
       </main>
     );
   }
-  const config = pageConfig(cfg);
+  const config = voicePageConfig(cfg);
+  if (config.voices.length === 0) {
+    return (
+      <main className="app">
+        <h1>Realtime voice</h1>
+        <p role="alert">None of the configured voices works with the Realtime API. The operator should check ALLOWED_VOICES.</p>
+      </main>
+    );
+  }
   if (cfg.clerk) {
     return (
       <ClerkProvider publishableKey={cfg.clerk.publishableKey}>

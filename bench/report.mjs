@@ -69,6 +69,15 @@ function sections(results) {
       rows: scaling.map((m) => [fmt(m.trackedKeys), fmt(m.nsPerCheck), x(m.ratioVsSmallest), fmt(m.mapGetNsPerCheck), x(m.mapGetRatioVsSmallest)]),
     });
   }
+  const json = find('json');
+  if (json.length) {
+    out.push({
+      title: '6. Strict JSON (duplicate member names refused, lib/json.ts) vs JSON.parse',
+      header: ['body', 'bytes', 'contender', 'ns/parse', '+ns', '× JSON.parse'],
+      rows: json.map((m) => [m.body, fmt(m.bytes), m.name, fmt(m.nsPerParse), fmt(m.addedNs), x(m.ratioVsJsonParse)]),
+      left: [2],
+    });
+  }
   if (results.targets.length) {
     out.push({
       title: 'Targets',

@@ -1,171 +1,66 @@
-import { verifyToken } from '@clerk/nextjs/server';
-import { errors as joseErrors, jwtVerify } from 'jose';
 import type { AppConfig } from './config';
-import { planClaim } from './plans';
+import { createClerkVerifier } from './auth/clerk';
+import { extractCredential } from './auth/credential';
+import { readJoseHeader } from './auth/header';
+import { createHs256Verifier } from './auth/hs256';
+import { createJwksVerifier, type JwksVerifierOptions } from './auth/jwks';
+import type { AuthResult } from './auth/types';
+
+export type { AuthFailure, AuthFailureCode, AuthMethod, AuthResult, Identity } from './auth/types';
+export { extractCredential, type Credential, type CredentialSource } from './auth/credential';
 
 /**
- * Authentication: a Clerk session first, then a `jose` HS256 JWT for direct
- * API access. Both are verified here, in the route, from the request itself:
- * nothing that middleware (or an attacker) put into request headers is trusted.
+ * Authentication: a Clerk session first, then a direct-API JWT: HS256 with
+ * `JWT_SECRET` (and `JWT_SECRET_PREVIOUS` while rotating), or an identity
+ * provider's token verified against `JWT_JWKS_URL`. Every credential is
+ * verified here, from the request itself: nothing that middleware (or an
+ * attacker) put into request headers is trusted.
  */
 
-export type Identity = {
-  /** `clerk:<sub>` or `jwt:<sub>`, so the two id spaces cannot collide. */
-  readonly userId: string;
-  readonly method: 'clerk' | 'jwt';
-  readonly sessionId?: string;
-  /** The plan a verified claim names (lib/plans.ts); undefined: the defaults. */
-  readonly plan?: string;
-};
-
-export type AuthFailureCode = 'auth_missing' | 'auth_invalid' | 'auth_malformed';
-
-export type AuthResult =
-  | { readonly ok: true; readonly identity: Identity }
-  | { readonly ok: false; readonly code: AuthFailureCode; readonly reason: string };
-
-// RFC 6750 §2.1: "Bearer" 1*SP b64token. A JWT is three base64url segments.
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
-const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-const MAX_TOKEN_LENGTH = 8192;
-
-/** Where the credential came from; reported in logs, never the credential itself. */
-export type CredentialSource = 'authorization' | 'cookie';
-
-/**
- * Extracts the credential: the `Authorization: Bearer` header, else Clerk's
- * `__session` cookie. Query-string tokens are never read (they leak into logs,
- * history and Referer headers).
- */
-export function extractCredential(
-  headers: Headers,
-):
-  | { kind: 'none' }
-  | { kind: 'malformed'; reason: string }
-  | { kind: 'token'; token: string; source: CredentialSource } {
-  const header = headers.get('authorization');
-  if (header !== null) {
-    const match = BEARER.exec(header.trim());
-    if (!match) return { kind: 'malformed', reason: 'authorization header is not "Bearer <token>"' };
-    if (match[1].length > MAX_TOKEN_LENGTH) return { kind: 'malformed', reason: 'bearer token too long' };
-    return { kind: 'token', token: match[1], source: 'authorization' };
-  }
-  const session = readCookie(headers.get('cookie'), '__session');
-  if (session !== undefined && session.length <= MAX_TOKEN_LENGTH) {
-    return { kind: 'token', token: session, source: 'cookie' };
-  }
-  return { kind: 'none' };
-}
-
-function readCookie(cookieHeader: string | null, name: string): string | undefined {
-  if (!cookieHeader) return undefined;
-  for (const part of cookieHeader.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim() || undefined;
-  }
-  return undefined;
-}
+export type Authenticator = (headers: Headers) => Promise<AuthResult>;
 
 /** Whether any authentication method is configured (none → the service is unavailable). */
 export function authConfigured(config: AppConfig): boolean {
-  return config.clerk !== undefined || config.jwt !== undefined;
+  return config.clerk !== undefined || config.jwt !== undefined || config.jwks !== undefined;
 }
 
 /**
- * Authenticates a request. Clerk is tried first when configured (networkless
- * with `CLERK_JWT_KEY`), then the HS256 fallback when `JWT_SECRET` is set.
+ * Builds the authenticator for one configuration. Everything per process is
+ * made here once: Clerk's options (`authorizedParties`), the imported HMAC
+ * keys, the remote key set with its cache and cooldown.
+ * @param options.jwks the JWKS fetch and clock (tests; default global fetch, `Date.now`)
  */
-export async function authenticate(headers: Headers, config: AppConfig): Promise<AuthResult> {
-  const credential = extractCredential(headers);
-  if (credential.kind === 'none') return { ok: false, code: 'auth_missing', reason: 'no credentials' };
-  if (credential.kind === 'malformed') return { ok: false, code: 'auth_malformed', reason: credential.reason };
-  if (!JWT_SHAPE.test(credential.token)) {
-    return { ok: false, code: 'auth_invalid', reason: `${credential.source} credential is not a JWT` };
-  }
+export function createAuthenticator(config: AppConfig, options: { jwks?: JwksVerifierOptions } = {}): Authenticator {
+  const clerk = createClerkVerifier(config);
+  const hs256 = createHs256Verifier(config.jwt);
+  const jwks = createJwksVerifier(config.jwks, options.jwks);
+  const jwksAlgorithms = new Set(config.jwks?.algorithms ?? []);
 
-  let reason = 'no authentication method accepted the token';
-  if (config.clerk) {
-    const clerk = await verifyClerk(credential.token, config);
-    if (clerk.ok) return clerk;
-    reason = clerk.reason;
-  }
-  // The HS256 fallback is for direct API access: it takes the header only.
-  if (config.jwt && credential.source === 'authorization') {
-    const jwt = await verifyJwt(credential.token, config.jwt);
-    if (jwt.ok) return jwt;
-    reason = config.clerk ? `${reason}; ${jwt.reason}` : jwt.reason;
-  }
-  return { ok: false, code: 'auth_invalid', reason };
-}
-
-async function verifyClerk(token: string, config: AppConfig): Promise<AuthResult> {
-  const clerk = config.clerk!;
-  try {
-    // jwtKey must be passed explicitly: without it every call fetches JWKS.
-    const claims = await verifyToken(token, {
-      jwtKey: clerk.jwtKey,
-      secretKey: clerk.secretKey,
-      authorizedParties: [...config.allowedOrigins],
-      clockSkewInMs: 5_000,
-    });
-    if (typeof claims.sub !== 'string' || claims.sub === '') {
-      return { ok: false, code: 'auth_invalid', reason: 'clerk: token has no subject' };
+  return async (headers) => {
+    const credential = extractCredential(headers);
+    if (credential.kind === 'none') return { ok: false, code: 'auth_missing', reason: 'no credentials' };
+    if (credential.kind === 'malformed') return { ok: false, code: 'auth_malformed', reason: credential.reason };
+    if (credential.kind === 'unsupported') {
+      return { ok: false, code: 'auth_scheme_unsupported', reason: `authorization scheme ${credential.scheme} is not supported` };
     }
-    return {
-      ok: true,
-      identity: {
-        userId: `clerk:${claims.sub}`,
-        method: 'clerk',
-        sessionId: typeof claims.sid === 'string' ? claims.sid : undefined,
-        plan: planClaim(claims, config.plans.claim),
-      },
-    };
-  } catch (error) {
-    return { ok: false, code: 'auth_invalid', reason: `clerk: ${describe(error)}` };
-  }
-}
+    const { token, source } = credential;
+    const read = readJoseHeader(token);
+    if (!read.ok) return { ok: false, code: 'auth_invalid', reason: `${source} credential refused: ${read.reason}` };
 
-// jose imports a Uint8Array secret into a CryptoKey on every call, which costs
-// more than the verification itself (bench/limiters.mjs). The key is imported
-// once per secret instead; jose checks it exactly as it checks its own import
-// (HMAC, SHA-256, usage "verify").
-const hmacKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
-
-function hmacKey(secret: Uint8Array): Promise<CryptoKey> {
-  let key = hmacKeys.get(secret);
-  if (key === undefined) {
-    // TextEncoder output (config.ts) is always backed by a plain ArrayBuffer.
-    const raw = secret as Uint8Array<ArrayBuffer>;
-    key = crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
-    // A failed import is not remembered: the next request tries again.
-    key.catch(() => hmacKeys.delete(secret));
-    hmacKeys.set(secret, key);
-  }
-  return key;
-}
-
-async function verifyJwt(token: string, jwt: NonNullable<AppConfig['jwt']>): Promise<AuthResult> {
-  try {
-    const { payload } = await jwtVerify(token, await hmacKey(jwt.secret), {
-      algorithms: ['HS256'],
-      requiredClaims: ['exp', 'iat', 'sub'],
-      issuer: jwt.issuer,
-      audience: jwt.audience,
-      clockTolerance: jwt.clockToleranceSeconds,
-      maxTokenAge: jwt.maxAgeSeconds,
-    });
-    if (typeof payload.sub !== 'string' || payload.sub === '' || payload.sub.length > 256) {
-      return { ok: false, code: 'auth_invalid', reason: 'jwt: subject must be a non-empty string' };
+    const reasons: string[] = [];
+    if (clerk) {
+      const result = await clerk(token);
+      if (result.ok) return result;
+      reasons.push(result.reason);
     }
-    return { ok: true, identity: { userId: `jwt:${payload.sub}`, method: 'jwt', plan: planClaim(payload) } };
-  } catch (error) {
-    return { ok: false, code: 'auth_invalid', reason: `jwt: ${describe(error)}` };
-  }
-}
-
-/** A short, secret-free reason: jose's stable error code or Clerk's reason. */
-function describe(error: unknown): string {
-  if (error instanceof joseErrors.JOSEError) return error.code;
-  if (error && typeof error === 'object' && 'reason' in error && typeof error.reason === 'string') return error.reason;
-  return error instanceof Error ? error.name : 'verification failed';
+    // The direct-API methods take the Authorization header only, never the cookie.
+    if (source === 'authorization') {
+      // The header's alg picks the verifier; each verifier still enforces its own allowlist.
+      const result =
+        jwks && jwksAlgorithms.has(read.header.alg) ? await jwks(token, read.header) : hs256 ? await hs256(token) : undefined;
+      if (result?.ok || result?.code === 'auth_unavailable') return result;
+      reasons.push(result ? result.reason : `jwt: alg ${read.header.alg.slice(0, 16)} is not accepted`);
+    }
+    return { ok: false, code: 'auth_invalid', reason: reasons.join('; ') || 'no authentication method accepted the token' };
+  };
 }

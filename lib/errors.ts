@@ -37,6 +37,16 @@ export const ERRORS = {
     headers: { 'WWW-Authenticate': `${REALM}, error="invalid_token"` },
   },
   auth_malformed: { status: 400, message: 'The Authorization header must be "Bearer <token>".', event: 'auth_failure', level: 'warn' },
+  // RFC 6750 §3.1: another scheme is an unsupported method, answered like a missing credential (no error code).
+  auth_scheme_unsupported: {
+    status: 401,
+    message: 'This authentication scheme is not supported; send "Bearer <token>".',
+    event: 'auth_failure',
+    level: 'warn',
+    headers: { 'WWW-Authenticate': REALM },
+  },
+  // The identity provider's key set cannot be fetched: nobody can be verified, which is not the client's fault.
+  auth_unavailable: { status: 503, message: 'Sign-in cannot be checked right now. Try again shortly.', event: 'config_error', level: 'critical' },
   body_invalid: { status: 400, message: 'The request body is invalid.', event: 'input_validation_failed', level: 'warn' },
   json_invalid: { status: 400, message: 'The request body is not valid JSON.', event: 'input_validation_failed', level: 'warn' },
   upstream_error: { status: 502, message: 'The voice service could not be reached. Try again shortly.', event: 'upstream_error', level: 'error' },

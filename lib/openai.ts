@@ -41,20 +41,32 @@ export interface OpenAIClientOptions {
   readonly timeoutMs: number;
   readonly ttlSeconds: number;
   readonly fetch?: typeof fetch;
+  /**
+   * Wall clock for the `expires_at` check (default `Date.now`). It is compared
+   * with OpenAI's clock, so it is not the runtime's limiter clock.
+   */
+  readonly now?: () => number;
 }
 
 const MAX_UPSTREAM_BYTES = 256 * 1024;
 
+// What a 200 must look like before anything reaches the browser: a misbehaving
+// upstream or proxy must not be able to hand the client another kind of
+// secret (an `sk-…` key) or a key that outlives the lifetime the server chose.
+// The GA endpoint's keys are `ek_` + 32 hex today; the bound leaves room.
+const EPHEMERAL_KEY = /^ek_[A-Za-z0-9_-]{16,256}$/;
+const SESSION_ID = /^sess_[A-Za-z0-9_-]{1,128}$/;
+/** Clock difference tolerated between this server and OpenAI, in seconds. */
+export const EXPIRY_SKEW_SECONDS = 30;
+
 const successSchema = z.object({
-  value: z.string().min(1).max(4096),
-  expires_at: z.number().int().positive(),
-  session: z
-    .object({
-      id: z.string().min(1).max(256).optional(),
-      model: z.string().max(128).optional(),
-      audio: z.object({ output: z.object({ voice: z.string().max(64).optional() }).optional() }).optional(),
-    })
-    .optional(),
+  value: z.string().regex(EPHEMERAL_KEY),
+  expires_at: z.number().int(),
+  session: z.object({
+    id: z.string().regex(SESSION_ID),
+    model: z.string().max(128).optional(),
+    audio: z.object({ output: z.object({ voice: z.string().max(64).optional() }).optional() }).optional(),
+  }),
 });
 
 // OpenAI error bodies: {"error":{"message","type","code","param"}}. Only type
@@ -110,15 +122,23 @@ export async function createEphemeralKey(request: TokenRequest, options: OpenAIC
   const json = parseJson(text);
   if (status === 200) {
     const parsed = successSchema.safeParse(json);
-    if (!parsed.success) throw new UpstreamError('upstream_error', { status, reason: 'unexpected success body' });
+    if (!parsed.success) {
+      // Field names only: the values may be secrets.
+      const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(body)'))].join(', ');
+      throw new UpstreamError('upstream_error', { status, reason: `success body is not an ephemeral key (${fields})` });
+    }
     const { value, expires_at, session } = parsed.data;
+    const nowSeconds = Math.floor((options.now ?? Date.now)() / 1000);
+    if (expires_at < nowSeconds || expires_at > nowSeconds + options.ttlSeconds + EXPIRY_SKEW_SECONDS) {
+      throw new UpstreamError('upstream_error', { status, reason: 'success body expires_at is outside [now, now + TTL]' });
+    }
     return {
       value,
       expires_at,
       session: {
-        id: session?.id ?? '',
-        model: session?.model ?? request.model,
-        voice: session?.audio?.output?.voice ?? request.voice,
+        id: session.id,
+        model: session.model ?? request.model,
+        voice: session.audio?.output?.voice ?? request.voice,
       },
     };
   }

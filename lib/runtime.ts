@@ -1,4 +1,5 @@
 import { loadConfig, type AppConfig } from './config';
+import { configWarnings } from './config/warnings';
 import { createDenyLists, type DenyLists } from './deny-file';
 import { loadGeoDatabase, type GeoLookup } from './geo';
 import { MemoryRateLimitStore } from './limits/memory';
@@ -6,7 +7,7 @@ import { RedisRateLimitStore } from './limits/redis';
 import { ResilientRateLimitStore } from './limits/resilient';
 import type { ObservationStore } from './limits/observations';
 import type { Clock, RateLimitStore } from './limits/store';
-import { getSecurityLogger, type SecurityLogger } from './security-logger';
+import { getSecurityLogger, traceIdFrom, type SecurityLogger } from './security-logger';
 
 /**
  * Everything a request needs that is built once per process: configuration,
@@ -36,10 +37,18 @@ export interface Runtime {
 const RUNTIME_KEY = Symbol.for('realtime-token-guard.runtime');
 type RuntimeHolder = { [RUNTIME_KEY]?: Runtime };
 
-/** Builds a runtime from parts; tests inject a logger sink, a clock or a store. */
+/**
+ * Builds a runtime from parts; tests inject a logger sink, a clock or a store.
+ * Logs each configuration warning (lib/config/warnings.ts) once, here: a
+ * process creates one runtime.
+ */
 export function createRuntime(parts: Partial<Runtime> & { config: AppConfig }): Runtime {
   const { config } = parts;
   const logger = parts.logger ?? getSecurityLogger();
+  const startup = { traceId: traceIdFrom(null) };
+  for (const warning of configWarnings(config)) {
+    logger.log('warn', 'config_error', warning.message, startup, { variable: warning.variable, ...warning.detail });
+  }
   const store = parts.store ?? createStore(config, logger, parts.now);
   return {
     config,

@@ -6,6 +6,9 @@
  *
  * Behaviour per request can be switched with `server.setMode(mode)`:
  *   ok | error500 | hang | reset | badjson | unauthorized | quota | spendlimit | ratelimit | rejected | redirect | huge
+ * and the hostile 200s of a misbehaving upstream or proxy (keys of HOSTILE_SUCCESS):
+ *   leak-key | bad-key-chars | long-key | far-expiry | past-expiry | fraction-expiry | string-expiry |
+ *   no-session-id | bad-session-id
  * and every request received is kept in `server.requests` (method, url,
  * headers, parsed body) so tests can assert exactly what reached upstream.
  *
@@ -17,6 +20,23 @@ import { pathToFileURL } from 'node:url';
 
 const REALTIME_MODELS = new Set(['gpt-realtime', 'gpt-realtime-mini', 'gpt-4o-realtime-preview', 'gpt-4o-mini-realtime-preview']);
 const REALTIME_VOICES = new Set(['alloy', 'ash', 'ballad', 'coral', 'echo', 'sage', 'shimmer', 'verse', 'marin', 'cedar']);
+
+/**
+ * 200 answers that do not look like an ephemeral key: each rewrites the
+ * well-formed body. The server must refuse every one of them with a 502.
+ */
+export const HOSTILE_SUCCESS = {
+  // A proxy that answers with the server's own key, or a project key.
+  'leak-key': (b) => ({ ...b, value: `sk-proj-${randomBytes(24).toString('hex')}` }),
+  'bad-key-chars': (b) => ({ ...b, value: `ek_${randomBytes(8).toString('hex')}<script>"` }),
+  'long-key': (b) => ({ ...b, value: `ek_${'a'.repeat(5000)}` }),
+  'far-expiry': (b) => ({ ...b, expires_at: b.expires_at + 86_400 }),
+  'past-expiry': (b) => ({ ...b, expires_at: Math.floor(Date.now() / 1000) - 5 }),
+  'fraction-expiry': (b) => ({ ...b, expires_at: b.expires_at - 0.5 }),
+  'string-expiry': (b) => ({ ...b, expires_at: String(b.expires_at) }),
+  'no-session-id': (b) => ({ ...b, session: { ...b.session, id: undefined } }),
+  'bad-session-id': (b) => ({ ...b, session: { ...b.session, id: `sk-proj-${randomBytes(8).toString('hex')}` } }),
+};
 
 function openaiError(res, status, message, type, code, param = null, headers = {}) {
   res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
@@ -100,9 +120,10 @@ export async function startMockOpenAI(options = {}) {
     }
     const ttl = body.expires_after?.seconds ?? 600;
     const now = Math.floor(Date.now() / 1000);
+    const rewrite = HOSTILE_SUCCESS[mode] ?? ((b) => b);
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(
-      JSON.stringify({
+      JSON.stringify(rewrite({
         value: `ek_${randomBytes(16).toString('hex')}`,
         expires_at: now + ttl,
         session: {
@@ -125,7 +146,7 @@ export async function startMockOpenAI(options = {}) {
           },
           include: null,
         },
-      }),
+      })),
     );
   }
 

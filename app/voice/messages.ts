@@ -35,6 +35,14 @@ const BY_CODE: Readonly<Record<ErrorCode | ClientFailureCode, Explanation>> = {
     title: 'Your sign-in token is not in the expected form',
     detail: 'Sign out and sign in again with a complete token.',
   },
+  auth_scheme_unsupported: {
+    title: 'This kind of sign-in is not accepted',
+    detail: 'The request carried credentials of another kind (for example a password prompt’s). Sign in here, then press Start again.',
+  },
+  auth_unavailable: {
+    title: 'Sign-in cannot be checked right now',
+    detail: 'The identity provider did not answer the server. Try again in a moment.',
+  },
   origin_not_allowed: {
     title: 'This site is not allowed to request voice sessions',
     detail: 'The server does not list this page’s address in ALLOWED_ORIGINS. Contact the operator.',

@@ -1,10 +1,12 @@
 import type { RatePolicy } from '../limits/store';
 import { normalizeOrigin } from '../origin';
 import { abuseConfig, type AbuseConfig } from './abuse';
+import { jwksConfig, jwtConfig, type JwksConfig, type JwtConfig } from './auth';
+import { isLoopbackHost, isTlsOrLoopback } from './hosts';
 import { envSchema, type Env } from './schema';
 
 export { CORE_GUARDS, DRY_RUN_GUARDS, type AbuseConfig, type AnomalyConfig, type GeoConfig, type PlanPolicies } from './abuse';
-
+export type { JwksConfig, JwtConfig, JwtKeyId } from './auth';
 export { DEFAULT_ALLOWED_MODELS, DEFAULT_ALLOWED_VOICES, ENV_KEYS, envSchema, REALTIME_VOICES } from './schema';
 
 /**
@@ -27,15 +29,10 @@ export interface AppConfig extends AbuseConfig {
   };
   /** Normalised, exact origins (`scheme://host[:port]`). */
   readonly allowedOrigins: ReadonlySet<string>;
-  readonly jwt:
-    | {
-        readonly secret: Uint8Array;
-        readonly issuer: string | undefined;
-        readonly audience: string | undefined;
-        readonly maxAgeSeconds: number;
-        readonly clockToleranceSeconds: number;
-      }
-    | undefined;
+  /** HS256 tokens for direct API access (`JWT_SECRET`, `JWT_SECRET_PREVIOUS`). */
+  readonly jwt: JwtConfig | undefined;
+  /** Asymmetric tokens from an identity provider (`JWT_JWKS_URL`). */
+  readonly jwks: JwksConfig | undefined;
   readonly clerk:
     | {
         readonly secretKey: string;
@@ -97,6 +94,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
     throw new ConfigError([name], `Invalid configuration: ${name} ${why}`);
   };
 
+  // The server key travels in the Authorization header of every upstream call.
+  if (isProduction && !isTlsOrLoopback(e.OPENAI_BASE_URL)) fail('OPENAI_BASE_URL', 'must use https:// in production (loopback excepted)');
+
   const origins = new Set<string>();
   for (const raw of (e.ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
     const origin = normalizeOrigin(raw);
@@ -139,15 +139,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
       tokenTtlSeconds: e.REALTIME_TOKEN_TTL_SECONDS,
     },
     allowedOrigins: origins,
-    jwt: e.JWT_SECRET
-      ? {
-          secret: new TextEncoder().encode(e.JWT_SECRET),
-          issuer: e.JWT_ISSUER,
-          audience: e.JWT_AUDIENCE,
-          maxAgeSeconds: e.JWT_MAX_AGE_SECONDS,
-          clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_SECONDS,
-        }
-      : undefined,
+    jwt: jwtConfig(e, fail),
+    jwks: jwksConfig(e, isProduction, fail),
     clerk:
       e.CLERK_SECRET_KEY && e.NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY
         ? {
@@ -183,6 +176,5 @@ export function loadConfig(env: Env = process.env): AppConfig {
 }
 
 function isLoopbackOrigin(origin: string): boolean {
-  const host = new URL(origin).hostname;
-  return host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
+  return isLoopbackHost(new URL(origin).hostname);
 }

@@ -23,6 +23,10 @@ export const DEFAULT_ALLOWED_MODELS = [
   'gpt-4o-mini-realtime-preview',
 ];
 
+/** JWS algorithms a JWKS may be used with (RFC 7518 §3.1, RFC 8037); never `none`, never HS*. */
+export const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+export const DEFAULT_JWKS_ALGORITHMS = ['RS256'];
+
 export type Env = Record<string, string | undefined>;
 
 export const optionalString = z
@@ -58,6 +62,16 @@ function choice<const T extends readonly [string, ...string[]]>(values: T, fallb
   return optionalString.pipe(z.enum(values).optional().transform((v) => v ?? fallback));
 }
 
+/** An HS256 secret: at least 32 bytes (RFC 7518 §3.2: a key as long as the hash output). */
+function secret() {
+  return optionalString.pipe(
+    z
+      .string()
+      .refine((v) => Buffer.byteLength(v, 'utf8') >= 32, 'must be at least 32 bytes')
+      .optional(),
+  );
+}
+
 /** `"N/S"`: N requests per S seconds. */
 export function policy(name: string, limit: number, windowSeconds: number) {
   return optionalString.pipe(
@@ -91,12 +105,13 @@ export const envSchema = z.object({
       .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'must be a bare domain name such as app.example.com')
       .optional(),
   ),
-  JWT_SECRET: optionalString.pipe(
-    z
-      .string()
-      .refine((v) => Buffer.byteLength(v, 'utf8') >= 32, 'must be at least 32 bytes')
-      .optional(),
-  ),
+  JWT_SECRET: secret(),
+  JWT_SECRET_PREVIOUS: secret(),
+  JWT_JWKS_URL: optionalString.pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional()),
+  JWT_ALGORITHMS: optionalString,
+  JWT_JWKS_TIMEOUT_MS: intIn(100, 30_000, 3000),
+  JWT_JWKS_COOLDOWN_SECONDS: intIn(1, 3600, 30),
+  JWT_JWKS_CACHE_SECONDS: intIn(1, 86_400, 600),
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
   JWT_MAX_AGE_SECONDS: intIn(60, 86_400, 3600),

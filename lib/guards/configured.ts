@@ -7,7 +7,7 @@ import { refuse } from '../pipeline/refuse';
  * any credential is verified, rather than checking credentials it could not use.
  */
 export const configuredGuard: GuardFactory = (config) => {
-  const missing = [...(config.openai.apiKey ? [] : ['OPENAI_API_KEY']), ...(authConfigured(config) ? [] : ['JWT_SECRET or Clerk keys'])];
+  const missing = [...(config.openai.apiKey ? [] : ['OPENAI_API_KEY']), ...(authConfigured(config) ? [] : ['JWT_SECRET, JWT_JWKS_URL or Clerk keys'])];
   return {
     name: 'configured',
     refuses: ['service_unavailable'],

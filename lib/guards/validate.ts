@@ -1,10 +1,15 @@
 import { decodeUtf8 } from '../body';
+import { parseStrictJson } from '../json';
 import type { Ctx } from '../pipeline/context';
 import type { GuardFactory } from '../pipeline/guard';
 import { refuse } from '../pipeline/refuse';
 import { createTokenRequestSchema, validateTokenRequest, type ValidationIssue } from '../validation';
 
-/** JSON parse, zod validation against the allowlists, instruction sanitizing (lib/validation.ts). */
+/**
+ * Strict JSON parse (lib/json.ts: duplicate member names refused, RFC 7493
+ * §2.3), zod validation against the allowlists, instruction sanitizing
+ * (lib/validation.ts).
+ */
 export const validateGuard: GuardFactory = (config) => {
   // The schema closes over the allowlists: built once per configuration.
   const schema = createTokenRequestSchema(config);
@@ -18,11 +23,11 @@ export const validateGuard: GuardFactory = (config) => {
       if (text === undefined) return rejected(ctx, 'json_invalid', 'body is not valid UTF-8');
       let json: unknown = {};
       if (text.trim() !== '') {
-        try {
-          json = JSON.parse(text);
-        } catch {
-          return rejected(ctx, 'json_invalid', 'body is not valid JSON');
+        const parsed = parseStrictJson(text);
+        if (!parsed.ok) {
+          return rejected(ctx, 'json_invalid', parsed.reason === 'syntax' ? 'body is not valid JSON' : 'body repeats a member name');
         }
+        json = parsed.value;
       }
       const result = validateTokenRequest(schema, json);
       if (!result.ok) return rejected(ctx, 'body_invalid', 'body failed validation', result.issues);

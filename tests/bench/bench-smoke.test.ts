@@ -110,6 +110,17 @@ describe('npm run bench -- --smoke', () => {
     expect(scaling[0].ratioVsSmallest).toBe(1);
   });
 
+  it('measures the strict JSON parse against JSON.parse on each body', () => {
+    const json = rows('json');
+    const bodies = [...new Set(json.map((m) => m.body))];
+    expect(bodies.length).toBeGreaterThanOrEqual(4);
+    for (const body of bodies) {
+      expect(json.filter((m) => m.body === body).map((m) => m.contender).sort()).toEqual(['always-scan', 'json-parse', 'strict']);
+    }
+    for (const m of json) expect(m).toMatchObject({ nsPerParse: positive, ratioVsJsonParse: positive, bytes: positive });
+    expect(stdout).toContain('6. Strict JSON');
+  });
+
   it('renders a saved results.json as Markdown for the README (--from, --markdown)', async () => {
     const { stdout: md } = await run(process.execPath, [join(PROJECT_ROOT, 'scripts/bench.mjs'), '--from', join(dir, 'results.json'), '--markdown'], {
       cwd: PROJECT_ROOT,

@@ -17,8 +17,11 @@ export const ALLOWED_ORIGINS = ['https://app.example.com', 'http://localhost:300
 export const PEER = '198.51.100.200';
 export const URL_TOKEN = 'http://localhost:3000/api/realtime/token';
 
-/** `refused`: some auth failure (400 or 401); garbage the model does not judge further. */
-export type AuthOutcome = 'valid' | 'invalid' | 'missing' | 'malformed' | 'refused';
+/**
+ * `unsupported`: another Authorization scheme (RFC 6750 §3.1, 401 without an error code);
+ * `refused`: some auth failure (400 or 401); garbage the model does not judge further.
+ */
+export type AuthOutcome = 'valid' | 'invalid' | 'missing' | 'malformed' | 'unsupported' | 'refused';
 
 export interface AuthCase {
   readonly label: string;
@@ -381,9 +384,10 @@ export function bodies(): fc.Arbitrary<BodyCase> {
 // Credentials.
 
 const MALFORMED = [
-  'Basic dXNlcjpwYXNz', 'Bearer', 'Bearer ', 'Token abc.def.ghi', 'Bearer a.b.c d.e.f', 'Bearer a.b.c;x', 'Bearer\ta.b.c',
-  'Bearer "a.b.c"', 'Bearer a,b', 'Digest username="x"', 'Bearer=abc', '',
+  'Bearer', 'Bearer ', 'Bearer a.b.c d.e.f', 'Bearer a.b.c;x', 'Bearer\ta.b.c', 'Bearer "a.b.c"', 'Bearer a,b', 'Bearer=abc', '',
+  '"Basic" x', ', Bearer a.b.c',
 ];
+const UNSUPPORTED = ['Basic dXNlcjpwYXNz', 'Token abc.def.ghi', 'Digest username="x"', 'Negotiate YIIB', 'abc.def.ghi', 'DPoP abc.def.ghi'];
 
 export function credentials(pool: TokenPool): fc.Arbitrary<AuthCase> {
   return fc.oneof(
@@ -398,6 +402,7 @@ export function credentials(pool: TokenPool): fc.Arbitrary<AuthCase> {
       weight: 2,
     },
     { arbitrary: fc.constantFrom(...MALFORMED).map((v): AuthCase => ({ label: 'malformed', headers: { authorization: headerSafe(v) }, outcome: both('malformed') })), weight: 2 },
+    { arbitrary: fc.constantFrom(...UNSUPPORTED).map((v): AuthCase => ({ label: 'another scheme', headers: { authorization: v }, outcome: both('unsupported') })), weight: 1 },
     {
       arbitrary: fc.nat({ max: 20_000 }).map((n): AuthCase => ({ label: 'bearer over 8 KiB', headers: { authorization: `Bearer ${'a'.repeat(8193 + n)}` }, outcome: both('malformed') })),
       weight: 1,

@@ -1,5 +1,6 @@
 import type { AppConfig } from '@/lib/config';
 import type { RatePolicy } from '@/lib/limits/store';
+import { parseStrictJson } from '@/lib/json';
 import { sanitizeInstructions } from '@/lib/validation';
 import type { AuthOutcome, FuzzCase } from './attacker';
 
@@ -51,12 +52,11 @@ export function judgeBody(bytes: Uint8Array, config: AppConfig): BodyVerdict {
     return { kind: 'json_invalid' };
   }
   if (text.trim() === '') return { kind: 'valid', request: { voice: config.defaultVoice, model: config.defaultModel } };
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return { kind: 'json_invalid' };
-  }
+  // Duplicate member names are refused (RFC 7493 §2.3); lib/json.ts is proven
+  // against an independent model in tests/unit/json.test.ts.
+  const parsed = parseStrictJson(text);
+  if (!parsed.ok) return { kind: 'json_invalid' };
+  const json = parsed.value;
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return { kind: 'body_invalid' };
   const body = json as Record<string, unknown>;
   if (!Object.keys(body).every((k) => BODY_KEYS.has(k))) return { kind: 'body_invalid' };
@@ -106,7 +106,8 @@ const AUTH_ANSWERS: Record<Exclude<AuthOutcome, 'valid'>, Array<[number, string]
   invalid: [[401, 'auth_invalid']],
   missing: [[401, 'auth_missing']],
   malformed: [[400, 'auth_malformed']],
-  refused: [[401, 'auth_invalid'], [401, 'auth_missing'], [400, 'auth_malformed']],
+  unsupported: [[401, 'auth_scheme_unsupported']],
+  refused: [[401, 'auth_invalid'], [401, 'auth_missing'], [400, 'auth_malformed'], [401, 'auth_scheme_unsupported']],
 };
 
 /** The naive sliding window: every admit time kept, counted over (now − W, now]. */

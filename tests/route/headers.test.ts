@@ -31,11 +31,12 @@ type Kind = [label: string, status: number, send: (h: Harness) => Promise<Answer
 
 const KINDS: Kind[] = [
   ['200 token', 200, async () => call(POST, tokenRequest()), 'present', null],
-  ['400 auth_malformed', 400, async () => call(POST, tokenRequest({ token: null, headers: { authorization: 'Basic x' } })), 'present', null],
+  ['400 auth_malformed', 400, async () => call(POST, tokenRequest({ token: null, headers: { authorization: 'Bearer a b' } })), 'present', null],
   ['400 json_invalid', 400, async () => call(POST, tokenRequest({ body: '{' })), 'present', null],
   ['400 body_invalid', 400, async () => call(POST, tokenRequest({ body: { voice: 'x' } })), 'present', null],
   ['401 auth_missing', 401, async () => call(POST, tokenRequest({ token: null })), 'present', null],
   ['401 auth_invalid', 401, async () => call(POST, tokenRequest({ token: 'a.b.c' })), 'present', null],
+  ['401 auth_scheme_unsupported', 401, async () => call(POST, tokenRequest({ token: null, headers: { authorization: 'Basic x' } })), 'present', null],
   ['403 origin', 403, async () => call(POST, tokenRequest({ origin: 'https://evil.example' })), 'absent', null],
   ['405 GET', 405, async () => call(GET, tokenRequest({ method: 'GET', body: null })), 'absent', null],
   ['405 PUT', 405, async () => call(PUT, tokenRequest({ method: 'PUT' })), 'absent', null],

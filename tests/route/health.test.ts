@@ -22,6 +22,8 @@ function use(env: Record<string, string>): Runtime {
     config: loadConfig({ ...baseEnv(), ...env }),
     logger: createSecurityLogger({ sink: (l) => void lines.push(l) }),
   });
+  // Start-up configuration warnings (lib/config/warnings.ts) are not this file's subject.
+  lines.length = 0;
   setRuntime(current);
   return current;
 }

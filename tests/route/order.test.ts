@@ -30,7 +30,7 @@ describe('pairs of defects: the earlier step answers', () => {
       token: await signJwt({}, { expiresIn: Math.floor(Date.now() / 1000) - 10, issuedAt: Math.floor(Date.now() / 1000) - 60 }),
       body: { hack: true },
     }), 401, 'auth_invalid'],
-    ['malformed Authorization before body validation', async () => ({ token: null, headers: { authorization: 'Token abc' }, body: [] }), 400, 'auth_malformed'],
+    ['malformed Authorization before body validation', async () => ({ token: null, headers: { authorization: 'Bearer a b' }, body: [] }), 400, 'auth_malformed'],
   ];
 
   it.each(cases)('%s', async (_label, options, status, code) => {

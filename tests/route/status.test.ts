@@ -39,7 +39,7 @@ describe('200', () => {
 
 describe('400', () => {
   const cases: Array<[label: string, options: RequestOptions, code: string]> = [
-    ['Authorization: Basic', { token: null, headers: { authorization: 'Basic dXNlcjpwYXNz' } }, 'auth_malformed'],
+    ['Authorization: Bearer glued to the token', { token: null, headers: { authorization: 'Bearerabc.def.ghi' } }, 'auth_malformed'],
     ['Authorization: Bearer with no token', { token: null, headers: { authorization: 'Bearer' } }, 'auth_malformed'],
     ['Authorization: two tokens', { token: null, headers: { authorization: 'Bearer a.b.c d.e.f' } }, 'auth_malformed'],
     ['Authorization: token with illegal characters', { token: null, headers: { authorization: 'Bearer a.b.c;drop' } }, 'auth_malformed'],
@@ -63,7 +63,8 @@ describe('400', () => {
     ['body is null', { body: 'null' }, 'body_invalid'],
     ['8000-deep nested arrays', { body: `${'['.repeat(8000)}${']'.repeat(8000)}` }, 'body_invalid'],
     ['deeply nested instructions object', { body: `{"instructions":${'{"a":'.repeat(2000)}1${'}'.repeat(2000)}}` }, 'body_invalid'],
-    ['duplicate key: the last one (outside the allowlist) wins', { body: '{"voice":"alloy","voice":"ash"}' }, 'body_invalid'],
+    ['duplicate member name (RFC 7493 §2.3), the last one outside the allowlist', { body: '{"voice":"alloy","voice":"ash"}' }, 'json_invalid'],
+    ['duplicate member name, both inside the allowlist', { body: '{"voice":"echo","voice":"alloy"}' }, 'json_invalid'],
   ];
 
   it.each(cases)('%s → 400', async (_label, options, code) => {
@@ -142,6 +143,8 @@ describe('401', () => {
     ['JWT in ?access_token= only', async () => ({ token: null, query: `?access_token=${await signJwt()}` }), 'auth_missing'],
     ['JWT in a form-style body field', async () => ({ token: null, body: { access_token: await signJwt() } }), 'auth_missing'],
     ['HS256 JWT in the __session cookie (JWT fallback takes the header only)', async () => ({ token: null, headers: { cookie: `__session=${await signJwt()}` } }), 'auth_invalid'],
+    ['Authorization: Basic (another scheme, RFC 6750 §3.1)', async () => ({ token: null, headers: { authorization: 'Basic dXNlcjpwYXNz' } }), 'auth_scheme_unsupported'],
+    ['Authorization: Digest', async () => ({ token: null, headers: { authorization: 'Digest username="u", realm="r"' } }), 'auth_scheme_unsupported'],
   ];
 
   it.each(cases)('%s → 401', async (_label, options, code) => {

@@ -23,7 +23,8 @@ export const UNSET_VARIABLES = [
   'REDIS_URL', 'RATE_LIMIT_PREFIX', 'TRUSTED_PROXY_HOPS', 'ALLOWED_VOICES', 'ALLOWED_MODELS', 'DEFAULT_VOICE',
   'DEFAULT_MODEL', 'REALTIME_TOKEN_TTL_SECONDS', 'UPSTREAM_TIMEOUT_MS', 'MAX_BODY_BYTES', 'RATE_LIMIT_TOKEN',
   'RATE_LIMIT_API', 'RATE_LIMIT_AUTH_FAILURES', 'RATE_LIMIT_SUSPICIOUS', 'RATE_LIMIT_MAX_KEYS',
-  'RATE_LIMIT_SWEEP_SECONDS',
+  'RATE_LIMIT_SWEEP_SECONDS', 'JWT_SECRET_PREVIOUS', 'JWT_JWKS_URL', 'JWT_ALGORITHMS', 'JWT_JWKS_TIMEOUT_MS',
+  'JWT_JWKS_COOLDOWN_SECONDS', 'JWT_JWKS_CACHE_SECONDS',
 ];
 export const BLANK_VALUES: Array<[string, string | undefined]> = [
   ['empty', ''],
@@ -167,10 +168,31 @@ export const CHECKED_VARIABLES = [
   'JWT_CLOCK_TOLERANCE_SECONDS', 'CLERK_JWT_KEY', 'REDIS_URL', 'RATE_LIMIT_PREFIX', 'TRUSTED_PROXY_HOPS',
   'ALLOWED_VOICES', 'ALLOWED_MODELS', 'DEFAULT_VOICE', 'DEFAULT_MODEL', 'REALTIME_TOKEN_TTL_SECONDS',
   'UPSTREAM_TIMEOUT_MS', 'MAX_BODY_BYTES', 'RATE_LIMIT_TOKEN', 'RATE_LIMIT_API', 'RATE_LIMIT_AUTH_FAILURES',
-  'RATE_LIMIT_SUSPICIOUS', 'RATE_LIMIT_MAX_KEYS', 'RATE_LIMIT_SWEEP_SECONDS',
+  'RATE_LIMIT_SUSPICIOUS', 'RATE_LIMIT_MAX_KEYS', 'RATE_LIMIT_SWEEP_SECONDS', 'JWT_SECRET_PREVIOUS', 'JWT_JWKS_URL',
+  'JWT_ALGORITHMS', 'JWT_JWKS_TIMEOUT_MS', 'JWT_JWKS_COOLDOWN_SECONDS', 'JWT_JWKS_CACHE_SECONDS',
 ];
 export const CANARY_VALUE = `${CANARY} <x> /*`;
 export const SEVERAL_BAD: Env = { TRUSTED_PROXY_HOPS: CANARY_VALUE, REDIS_URL: CANARY_VALUE, RATE_LIMIT_API: CANARY_VALUE };
+
+const IDP: Env = { JWT_JWKS_URL: 'https://idp.example.com/.well-known/jwks.json', JWT_ISSUER: 'https://idp.example.com/', JWT_AUDIENCE: 'realtime' };
+
+/** Rotation, identity-provider and cleartext-upstream rules (lib/config/auth.ts, lib/config/index.ts). */
+export const STRICT_CASES: Array<[string, Env]> = [
+  ['rotation', { JWT_SECRET: 'c'.repeat(40), JWT_SECRET_PREVIOUS: 'p'.repeat(40) }],
+  ['short JWT_SECRET_PREVIOUS', { JWT_SECRET: 'c'.repeat(40), JWT_SECRET_PREVIOUS: 'p'.repeat(31) }],
+  ['JWT_SECRET_PREVIOUS alone', { JWT_SECRET_PREVIOUS: 'p'.repeat(40) }],
+  ['JWT_SECRET_PREVIOUS equal to JWT_SECRET', { JWT_SECRET: 'c'.repeat(40), JWT_SECRET_PREVIOUS: 'c'.repeat(40) }],
+  ['JWKS with defaults', { NODE_ENV: 'production', ...IDP }],
+  ['JWKS with RS256,ES256', { ...IDP, JWT_ALGORITHMS: 'RS256,ES256' }],
+  ['JWKS with none', { ...IDP, JWT_ALGORITHMS: 'none' }],
+  ['JWKS with HS256', { ...IDP, JWT_ALGORITHMS: 'RS256,HS256' }],
+  ['JWT_ALGORITHMS without a JWKS', { JWT_SECRET: 'k'.repeat(40), JWT_ALGORITHMS: 'RS256' }],
+  ['JWKS without JWT_AUDIENCE', { ...IDP, JWT_AUDIENCE: undefined }],
+  ['JWKS over http in production', { NODE_ENV: 'production', ...IDP, JWT_JWKS_URL: 'http://idp.example.com/jwks.json' }],
+  ['JWKS cache shorter than the cooldown', { ...IDP, JWT_JWKS_COOLDOWN_SECONDS: '60', JWT_JWKS_CACHE_SECONDS: '30' }],
+  ['production OPENAI_BASE_URL over http', { NODE_ENV: 'production', OPENAI_BASE_URL: 'http://api.openai.com/v1' }],
+  ['production OPENAI_BASE_URL over http to loopback', { NODE_ENV: 'production', OPENAI_BASE_URL: 'http://127.0.0.1:4010/v1' }],
+];
 
 /** Every environment above, labelled: the table both the server and the validator are run on. */
 export function allConfigCases(): Array<[label: string, env: Env]> {
@@ -191,5 +213,6 @@ export function allConfigCases(): Array<[label: string, env: Env]> {
     ...INCOMPLETE_CLERK.map(([env, name]): [string, Env] => [`incomplete Clerk (${name})`, env]),
     ...CHECKED_VARIABLES.map((name): [string, Env] => [`${name} canary`, { [name]: CANARY_VALUE }]),
     ['several bad', SEVERAL_BAD],
+    ...STRICT_CASES,
   ];
 }

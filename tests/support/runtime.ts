@@ -24,8 +24,10 @@ export function baseEnv(openaiBaseUrl = 'http://127.0.0.1:9/v1'): Record<string,
 
 export interface TestRuntime {
   readonly runtime: Runtime;
-  /** Raw JSON lines written by the logger. */
+  /** Raw JSON lines written by the logger after the runtime was created. */
   readonly lines: string[];
+  /** Entries logged while the runtime was created (configuration warnings). */
+  readonly startup: SecurityLogEntry[];
   /** Parsed log entries. */
   entries(): SecurityLogEntry[];
   /** Moves the injected clock forward. */
@@ -35,16 +37,21 @@ export interface TestRuntime {
 /** A runtime with a capturing logger, an injected clock and a fresh memory store. */
 export function testRuntime(env: Record<string, string | undefined>, start = Date.now()): TestRuntime {
   let now = start;
+  const startup: string[] = [];
   const lines: string[] = [];
+  let sink = startup;
   const clock = () => now;
   const runtime = createRuntime({
     config: loadConfig(env),
-    logger: createSecurityLogger({ sink: (line) => void lines.push(line), now: clock }),
+    logger: createSecurityLogger({ sink: (line) => void sink.push(line), now: clock }),
     now: clock,
   });
+  // Start-up lines are kept apart, so a test's log assertions see only its requests.
+  sink = lines;
   return {
     runtime,
     lines,
+    startup: startup.map((l) => JSON.parse(l) as SecurityLogEntry),
     entries: () => lines.map((l) => JSON.parse(l) as SecurityLogEntry),
     advance: (ms) => {
       now += ms;

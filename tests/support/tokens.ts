@@ -33,7 +33,7 @@ export interface ClerkTestKeys {
   readonly publishableKey: string;
   readonly kid: string;
   /** Signs a Clerk-shaped RS256 session token. */
-  sign(options?: { sub?: string; azp?: string; expiresIn?: number; notBefore?: number; kid?: string; claims?: Record<string, unknown> }): Promise<string>;
+  sign(options?: { sub?: string; azp?: string; expiresIn?: number; notBefore?: number; kid?: string; header?: Record<string, unknown>; claims?: Record<string, unknown> }): Promise<string>;
 }
 
 /**
@@ -52,13 +52,14 @@ export async function createClerkTestKeys(): Promise<ClerkTestKeys> {
     async sign(options = {}) {
       const now = Math.floor(Date.now() / 1000);
       return new SignJWT({ ...options.claims, sid: 'sess_test123', azp: options.azp ?? 'http://localhost:3000' })
-        .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? kid, typ: 'JWT' })
+        .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? kid, typ: 'JWT', ...options.header })
         .setSubject(options.sub ?? 'user_clerk1')
         .setIssuer('https://example.clerk.accounts.dev')
         .setIssuedAt(now)
         .setNotBefore(options.notBefore ?? now - 10)
         .setExpirationTime(now + (options.expiresIn ?? 60))
-        .sign(privateKey);
+        // jose refuses to sign an unknown crit unless told to (RFC 7515 §4.1.11 tests need one).
+        .sign(privateKey, Array.isArray(options.header?.crit) ? { crit: Object.fromEntries(options.header.crit.map((c: string) => [c, true])) } : undefined);
     },
   };
 }

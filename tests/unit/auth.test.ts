@@ -1,11 +1,19 @@
 import { createHmac } from 'node:crypto';
 import { generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { authConfigured, authenticate, extractCredential, type AuthResult } from '@/lib/auth';
+import { authConfigured, createAuthenticator, extractCredential, type Authenticator, type AuthResult } from '@/lib/auth';
 import { loadConfig, type AppConfig } from '@/lib/config';
 import { b64url, createClerkTestKeys, signJwt, TEST_JWT_SECRET, unsignedJwt, type ClerkTestKeys } from '../support/tokens';
 
 const now = () => Math.floor(Date.now() / 1000);
+
+// One authenticator per configuration, as the authenticate guard builds it.
+const authenticators = new WeakMap<AppConfig, Authenticator>();
+function authenticate(headers: Headers, config: AppConfig): Promise<AuthResult> {
+  let authenticator = authenticators.get(config);
+  if (authenticator === undefined) authenticators.set(config, (authenticator = createAuthenticator(config)));
+  return authenticator(headers);
+}
 const secret = new TextEncoder().encode(TEST_JWT_SECRET);
 
 /** An HS256 token with exactly the given claims (nothing added). */
@@ -51,14 +59,11 @@ beforeAll(async () => {
 
 describe('extractCredential', () => {
   it.each([
-    ['Basic credentials', 'Basic dXNlcjpwYXNz'],
     ['scheme only', 'Bearer'],
     ['scheme and space', 'Bearer   '],
     ['empty header', ''],
     ['extra parts', 'Bearer abc.def.ghi extra'],
     ['two tokens (duplicate headers joined)', 'Bearer a.b.c, Bearer d.e.f'],
-    ['no scheme', 'abc.def.ghi'],
-    ['other scheme', 'Token abc.def.ghi'],
     ['tab separator', 'Bearer\tabc.def.ghi'],
     ['quoted token', 'Bearer "abc.def.ghi"'],
     ['token with comma', 'Bearer abc,def'],
@@ -67,8 +72,21 @@ describe('extractCredential', () => {
     ['non-ASCII token', 'Bearer abc.déf.ghi'],
     ['padding in the middle', 'Bearer ab=c.def'],
     ['oversized token', `Bearer ${'a'.repeat(8193)}`],
+    ['a quoted string where the scheme should be', '"Bearer" abc'],
+    ['a separator first', ', Bearer abc'],
   ])('%s is malformed', (_label, value) => {
     expect(extractCredential(new Headers({ authorization: value })).kind).toBe('malformed');
+  });
+
+  it.each([
+    ['Basic', 'Basic dXNlcjpwYXNz', 'Basic'],
+    ['Digest', 'Digest username="x", realm="y"', 'Digest'],
+    ['an unknown scheme', 'Token abc.def.ghi', 'Token'],
+    ['a bare token (a scheme with no parameters), not named in logs', 'abc.def.ghi', '(unnamed)'],
+    ['a bare opaque secret, not named in logs', 'opaqueSecretValue0123456789abcdef', '(unnamed)'],
+    ['Negotiate', 'Negotiate YIIBhwYGKwYBBQUCoIIBezCCAXeg', 'Negotiate'],
+  ])('%s is another scheme (RFC 6750 §3.1), not a malformed Bearer', (_label, value, scheme) => {
+    expect(extractCredential(new Headers({ authorization: value }))).toEqual({ kind: 'unsupported', scheme });
   });
 
   it.each([
@@ -86,6 +104,8 @@ describe('extractCredential', () => {
     expect(extractCredential(cookie('a.b.c'))).toEqual({ kind: 'token', token: 'a.b.c', source: 'cookie' });
     const h = cookie('a.b.c');
     h.set('authorization', 'Basic x');
+    expect(extractCredential(h).kind).toBe('unsupported');
+    h.set('authorization', 'Bearer a b');
     expect(extractCredential(h).kind).toBe('malformed');
   });
 
@@ -113,8 +133,14 @@ describe('request shape failures', () => {
     expect(await authenticate(new Headers(), jwtOnly)).toMatchObject({ ok: false, code: 'auth_missing' });
   });
 
-  it.each(['Basic dXNlcjpwYXNz', 'Bearer', 'Bearer a b', 'Digest username="x"'])('%j → auth_malformed', async (value) => {
+  it.each(['Bearer', 'Bearer a b', 'Bearer a.b.c;x'])('%j → auth_malformed', async (value) => {
     expect(await authenticate(new Headers({ authorization: value }), jwtOnly)).toMatchObject({ ok: false, code: 'auth_malformed' });
+  });
+
+  it.each(['Basic dXNlcjpwYXNz', 'Digest username="x"', 'Token abc.def.ghi'])('%j → auth_scheme_unsupported, the credentials unread', async (value) => {
+    const result = await authenticate(new Headers({ authorization: value }), jwtOnly);
+    expect(result).toMatchObject({ ok: false, code: 'auth_scheme_unsupported' });
+    if (!result.ok) expect(result.reason).not.toContain(value.split(' ')[1]);
   });
 
   it.each([
@@ -135,7 +161,7 @@ describe('HS256 fallback (JWT_SECRET only)', () => {
   it('accepts a valid HS256 token, keyed as jwt:<sub>', async () => {
     expect(await authenticate(bearer(await signJwt()), jwtOnly)).toEqual({
       ok: true,
-      identity: { userId: 'jwt:user-1', method: 'jwt' },
+      identity: { userId: 'jwt:user-1', method: 'jwt', keyId: 'current' },
     });
   });
 
@@ -303,13 +329,98 @@ describe('Clerk (networkless with CLERK_JWT_KEY)', () => {
   });
 });
 
+describe('RFC 7515 §4.1.11: a crit header naming anything is refused on every path', () => {
+  const claims = () => ({ sub: 'u', iat: now(), exp: now() + 60 });
+  const clerkCrit = (header: Record<string, unknown>) => () => clerk.sign({ header });
+
+  it.each([
+    ['Clerk, crit: ["x-anything"]', clerkCrit({ crit: ['x-anything'], 'x-anything': true })],
+    ['Clerk, crit naming a registered header', clerkCrit({ crit: ['kid'] })],
+    ['Clerk, empty crit', async () => {
+      const [, p, sig] = (await clerk.sign()).split('.');
+      return `${b64url(JSON.stringify({ alg: 'RS256', kid: clerk.kid, typ: 'JWT', crit: [] }))}.${p}.${sig}`;
+    }],
+  ])('%s (header and cookie)', async (_label, make) => {
+    const token = await make();
+    for (const headers of [bearer(token), cookie(token)]) {
+      const result = await authenticate(headers, both);
+      expectInvalid(result, token);
+      if (!result.ok) expect(result.reason).toMatch(/crit/);
+    }
+  });
+
+  it('a Clerk token with crit is refused before Clerk verifies it (Clerk alone would accept it)', async () => {
+    const token = await clerk.sign({ header: { crit: ['x-anything'], 'x-anything': true } });
+    const result = await authenticate(bearer(token), clerkOnly);
+    expect(result).toMatchObject({ ok: false, code: 'auth_invalid', reason: 'authorization credential refused: JOSE header has crit: no extension is supported' });
+  });
+
+  it.each([
+    ['HS256, crit: ["x-anything"]', () => rawHs({ alg: 'HS256', crit: ['x-anything'], 'x-anything': 1 }, claims())],
+    ['HS256, crit: ["exp"] (a registered claim name)', () => rawHs({ alg: 'HS256', crit: ['exp'] }, claims())],
+  ])('%s', async (_label, make) => {
+    expectInvalid(await authenticate(bearer(make()), jwtOnly));
+  });
+
+  it.each([
+    ['a repeated alg (none, then HS256)', '{"alg":"none","alg":"HS256"}'],
+    ['a repeated crit', '{"alg":"HS256","crit":["x"],"crit":[]}'],
+    ['a header that is not an object', '["HS256"]'],
+    ['a header without alg', '{"typ":"JWT"}'],
+    ['a numeric kid', '{"alg":"HS256","kid":7}'],
+  ])('refuses a JOSE header with %s', async (_label, headerJson) => {
+    const input = `${b64url(headerJson)}.${b64url(JSON.stringify(claims()))}`;
+    const token = `${input}.${createHmac('sha256', TEST_JWT_SECRET).update(input).digest('base64url')}`;
+    expectInvalid(await authenticate(bearer(token), both), token);
+  });
+});
+
+describe('JWT_SECRET rotation (JWT_SECRET_PREVIOUS)', () => {
+  const CURRENT = 'current-secret-0123456789abcdef0123456789';
+  const PREVIOUS = 'previous-secret-0123456789abcdef012345678';
+  let rotating: AppConfig;
+  let rotated: AppConfig;
+  beforeAll(() => {
+    rotating = loadConfig({ JWT_SECRET: CURRENT, JWT_SECRET_PREVIOUS: PREVIOUS });
+    rotated = loadConfig({ JWT_SECRET: CURRENT });
+  });
+
+  it('a token signed with the current secret verifies as "current"', async () => {
+    expect(await authenticate(bearer(await signJwt({}, { secret: CURRENT })), rotating)).toEqual({
+      ok: true,
+      identity: { userId: 'jwt:user-1', method: 'jwt', keyId: 'current' },
+    });
+  });
+
+  it('a token signed with the previous secret keeps working, as "previous"', async () => {
+    expect(await authenticate(bearer(await signJwt({}, { secret: PREVIOUS })), rotating)).toEqual({
+      ok: true,
+      identity: { userId: 'jwt:user-1', method: 'jwt', keyId: 'previous' },
+    });
+  });
+
+  it('once JWT_SECRET_PREVIOUS is removed, the previous secret verifies nothing', async () => {
+    expectInvalid(await authenticate(bearer(await signJwt({}, { secret: PREVIOUS })), rotated), PREVIOUS);
+    expect((await authenticate(bearer(await signJwt({}, { secret: CURRENT })), rotated)).ok).toBe(true);
+  });
+
+  it('a token under neither secret is refused, and the reason names no secret', async () => {
+    expectInvalid(await authenticate(bearer(await signJwt({}, { secret: 'x'.repeat(40) })), rotating), CURRENT, PREVIOUS);
+  });
+
+  it('a token whose signature matched the current secret but whose claims fail is not retried with the previous one', async () => {
+    const expired = await hs({ sub: 'u', iat: now() - 120, exp: now() - 60 }, {}, new TextEncoder().encode(CURRENT));
+    expect(await authenticate(bearer(expired), rotating)).toMatchObject({ ok: false, code: 'auth_invalid', reason: 'jwt: ERR_JWT_EXPIRED' });
+  });
+});
+
 describe('Clerk and JWT both configured', () => {
   it('a Clerk session token works', async () => {
     expect(await authenticate(bearer(await clerk.sign()), both)).toMatchObject({ ok: true, identity: { userId: 'clerk:user_clerk1', method: 'clerk' } });
   });
 
   it('an HS256 API token works', async () => {
-    expect(await authenticate(bearer(await signJwt()), both)).toEqual({ ok: true, identity: { userId: 'jwt:user-1', method: 'jwt' } });
+    expect(await authenticate(bearer(await signJwt()), both)).toEqual({ ok: true, identity: { userId: 'jwt:user-1', method: 'jwt', keyId: 'current' } });
   });
 
   it('an HS256 token in the __session cookie is not accepted', async () => {

@@ -38,6 +38,7 @@ describe('defaults', () => {
     });
     expect([...config.allowedOrigins]).toEqual(['http://localhost:3000']);
     expect(config.jwt).toBeUndefined();
+    expect(config.jwks).toBeUndefined();
     expect(config.clerk).toBeUndefined();
     expect(config.redisUrl).toBeUndefined();
     expect(config.rateLimitPrefix).toBe('rl:');
@@ -97,8 +98,8 @@ describe('JWT_SECRET', () => {
   });
 
   it('accepts 32 bytes, counting UTF-8 bytes rather than characters', () => {
-    expect(loadConfig(ENVS.secret32Ascii).jwt?.secret).toEqual(new TextEncoder().encode('a'.repeat(32)));
-    expect(loadConfig(ENVS.secret32Bytes).jwt?.secret.byteLength).toBe(32);
+    expect(loadConfig(ENVS.secret32Ascii).jwt?.secrets).toEqual([{ id: 'current', key: new TextEncoder().encode('a'.repeat(32)) }]);
+    expect(loadConfig(ENVS.secret32Bytes).jwt?.secrets[0].key.byteLength).toBe(32);
   });
 
   it('carries issuer, audience, max age and clock tolerance', () => {
@@ -110,6 +111,111 @@ describe('JWT_SECRET', () => {
       clockToleranceSeconds: 0,
     });
     expect(loadConfig(ENVS.jwtDefaults).jwt).toMatchObject({ maxAgeSeconds: 3600, clockToleranceSeconds: 5 });
+  });
+});
+
+describe('JWT_SECRET_PREVIOUS (rotation)', () => {
+  const CURRENT = 'c'.repeat(40);
+  const PREVIOUS = 'p'.repeat(40);
+
+  it('holds the current secret first, then the previous one', () => {
+    const encode = (v: string) => new TextEncoder().encode(v);
+    expect(loadConfig({ JWT_SECRET: CURRENT, JWT_SECRET_PREVIOUS: PREVIOUS }).jwt?.secrets).toEqual([
+      { id: 'current', key: encode(CURRENT) },
+      { id: 'previous', key: encode(PREVIOUS) },
+    ]);
+  });
+
+  it('refuses a previous secret shorter than 32 bytes, naming JWT_SECRET_PREVIOUS and not the value', () => {
+    const error = configError({ JWT_SECRET: CURRENT, JWT_SECRET_PREVIOUS: CANARY });
+    expect(error.variables).toEqual(['JWT_SECRET_PREVIOUS']);
+    expect(error.message).toMatch(/JWT_SECRET_PREVIOUS must be at least 32 bytes/);
+    expect(error.message).not.toContain(CANARY);
+  });
+
+  it('refuses a previous secret without a current one, or equal to it', () => {
+    expect(configError({ JWT_SECRET_PREVIOUS: PREVIOUS }).variables).toEqual(['JWT_SECRET_PREVIOUS']);
+    expect(configError({ JWT_SECRET: CURRENT, JWT_SECRET_PREVIOUS: CURRENT }).message).toMatch(/JWT_SECRET_PREVIOUS must differ/);
+  });
+});
+
+describe('JWT_JWKS_URL and JWT_ALGORITHMS', () => {
+  const idp = { JWT_JWKS_URL: 'https://idp.example.com/.well-known/jwks.json', JWT_ISSUER: 'https://idp.example.com/', JWT_AUDIENCE: 'realtime' };
+
+  it('defaults: RS256, 3 s timeout, 30 s cooldown, 10 min cache', () => {
+    expect(loadConfig({ NODE_ENV: 'production', ...idp }).jwks).toEqual({
+      url: idp.JWT_JWKS_URL,
+      algorithms: ['RS256'],
+      issuer: idp.JWT_ISSUER,
+      audience: 'realtime',
+      maxAgeSeconds: 3600,
+      clockToleranceSeconds: 5,
+      timeoutMs: 3000,
+      cooldownMs: 30_000,
+      cacheMaxAgeMs: 600_000,
+    });
+  });
+
+  it('takes an allowlist of asymmetric algorithms', () => {
+    expect(loadConfig({ ...idp, JWT_ALGORITHMS: 'RS256, ES256,EdDSA' }).jwks?.algorithms).toEqual(['RS256', 'ES256', 'EdDSA']);
+  });
+
+  it.each([
+    ['none', 'none', /never allow "none"/],
+    ['None among others', 'RS256,None', /never allow "none"/],
+    ['HS256', 'HS256', /must not allow HS\* with a JWKS/],
+    ['HS512 among others', 'ES256,HS512', /must not allow HS\* with a JWKS/],
+    ['an unknown name', 'RS257', /entries must be among/],
+    ['a lower-case name', 'rs256', /entries must be among/],
+    ['an empty list', ' , ', /at least one/],
+  ])('refuses JWT_ALGORITHMS with %s', (_label, value, message) => {
+    const error = configError({ ...idp, JWT_ALGORITHMS: value });
+    expect(error.variables).toEqual(['JWT_ALGORITHMS']);
+    expect(error.message).toMatch(message);
+  });
+
+  it('refuses JWT_ALGORITHMS without JWT_JWKS_URL', () => {
+    expect(configError({ JWT_SECRET: 'k'.repeat(40), JWT_ALGORITHMS: 'RS256' }).variables).toEqual(['JWT_ALGORITHMS']);
+  });
+
+  it.each(['JWT_ISSUER', 'JWT_AUDIENCE'])('requires %s with a JWKS (a provider signs tokens for every app it serves)', (name) => {
+    expect(configError({ ...idp, [name]: undefined }).variables).toEqual([name]);
+  });
+
+  it('refuses http:// for the JWKS in production unless the host is loopback', () => {
+    const error = configError({ NODE_ENV: 'production', ...idp, JWT_JWKS_URL: 'http://idp.example.com/jwks.json' });
+    expect(error.variables).toEqual(['JWT_JWKS_URL']);
+    expect(error.message).toMatch(/https/);
+    expect(loadConfig({ NODE_ENV: 'production', ...idp, JWT_JWKS_URL: 'http://127.0.0.1:8080/jwks.json' }).jwks).toBeDefined();
+    expect(loadConfig({ NODE_ENV: 'development', ...idp, JWT_JWKS_URL: 'http://idp.example.com/jwks.json' }).jwks).toBeDefined();
+  });
+
+  it('refuses a cache shorter than the cooldown, and out-of-range durations', () => {
+    expect(configError({ ...idp, JWT_JWKS_COOLDOWN_SECONDS: '60', JWT_JWKS_CACHE_SECONDS: '30' }).variables).toEqual(['JWT_JWKS_CACHE_SECONDS']);
+    expect(configError({ ...idp, JWT_JWKS_COOLDOWN_SECONDS: '0' }).variables).toEqual(['JWT_JWKS_COOLDOWN_SECONDS']);
+    expect(configError({ ...idp, JWT_JWKS_TIMEOUT_MS: '50' }).variables).toEqual(['JWT_JWKS_TIMEOUT_MS']);
+  });
+});
+
+describe('OPENAI_BASE_URL in production', () => {
+  it.each(['http://api.openai.com/v1', 'http://proxy.internal:8080/v1', 'http://10.0.0.5/v1', 'http://[fd00::1]/v1'])(
+    'refuses cleartext %s: the server key would cross the network',
+    (url) => {
+      const error = configError({ NODE_ENV: 'production', OPENAI_BASE_URL: url });
+      expect(error.variables).toEqual(['OPENAI_BASE_URL']);
+      expect(error.message).toMatch(/OPENAI_BASE_URL must use https:\/\/ in production/);
+    },
+  );
+
+  it.each(['http://127.0.0.1:4010/v1', 'http://127.1.2.3/v1', 'http://localhost:4010/v1', 'http://[::1]:4010/v1', 'https://gateway.example.com/v1'])(
+    'accepts %s',
+    (url) => {
+      expect(loadConfig({ NODE_ENV: 'production', OPENAI_BASE_URL: url }).openai.baseUrl).toBe(url.replace(/\/+$/, ''));
+    },
+  );
+
+  it('accepts http to any host outside production', () => {
+    expect(loadConfig({ NODE_ENV: 'development', OPENAI_BASE_URL: 'http://proxy.internal:8080/v1' }).openai.baseUrl).toBe('http://proxy.internal:8080/v1');
   });
 });
 

@@ -14,6 +14,8 @@ const DOCUMENTED: Record<ErrorCode, number> = {
   auth_missing: 401,
   auth_invalid: 401,
   auth_malformed: 400,
+  auth_scheme_unsupported: 401,
+  auth_unavailable: 503,
   body_invalid: 400,
   json_invalid: 400,
   upstream_error: 502,

@@ -266,17 +266,71 @@ describe('upstream bodies are parsed against an allowlist', () => {
     }
   });
 
-  it('fills missing session fields from the request and drops everything else', async () => {
+  it('fills missing session model and voice from the request and drops everything else', async () => {
+    const expiresAt = Math.floor(Date.now() / 1000) + 60;
     const server = await startServer((_req, res) => {
       res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ value: 'ek_abc123', expires_at: 1_900_000_000, extra: 'drop me', session: { tools: ['x'] } }));
+      res.end(JSON.stringify({ value: 'ek_abc123abc123abc123', expires_at: expiresAt, extra: 'drop me', session: { id: 'sess_1', tools: ['x'] } }));
     });
     try {
       const key = await createEphemeralKey(request, options({ baseUrl: server.baseUrl }));
-      expect(key).toEqual({ value: 'ek_abc123', expires_at: 1_900_000_000, session: { id: '', model: 'gpt-realtime', voice: 'alloy' } });
+      expect(key).toEqual({ value: 'ek_abc123abc123abc123', expires_at: expiresAt, session: { id: 'sess_1', model: 'gpt-realtime', voice: 'alloy' } });
     } finally {
       await server.close();
     }
+  });
+
+  describe('a 200 must look like an ephemeral key', () => {
+    const NOW = Date.UTC(2026, 11, 1, 10, 0, 0);
+    const nowSeconds = NOW / 1000;
+    const good = { value: `ek_${'a1'.repeat(16)}`, expires_at: nowSeconds + 60, session: { id: 'sess_abc123', model: 'gpt-realtime' } };
+
+    async function answer(body: unknown): Promise<Awaited<ReturnType<typeof createEphemeralKey>>> {
+      const server = await startServer((_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(body));
+      });
+      try {
+        return await createEphemeralKey(request, options({ baseUrl: server.baseUrl, now: () => NOW }));
+      } finally {
+        await server.close();
+      }
+    }
+
+    it.each([
+      ['the well-formed answer', good],
+      ['expires_at exactly now + TTL + 30 s skew', { ...good, expires_at: nowSeconds + 60 + 30 }],
+      ['expires_at exactly now', { ...good, expires_at: nowSeconds }],
+      ['a key with - and _', { ...good, value: 'ek_AZaz09-_AZaz09-_xx' }],
+    ])('accepts %s', async (_label, body) => {
+      expect((await answer(body)).value).toBe(body.value);
+    });
+
+    const leaked = `sk-proj-${'Zx9'.repeat(16)}`;
+    it.each([
+      ['an sk-proj- value', { ...good, value: leaked }, 'value'],
+      ['an sk- value', { ...good, value: `sk-${'a'.repeat(40)}` }, 'value'],
+      ['an ek_ value with other characters', { ...good, value: 'ek_abcdefghijklmnop<script>' }, 'value'],
+      ['an ek_ value with a space', { ...good, value: 'ek_abcdefgh ijklmnop' }, 'value'],
+      ['a short ek_ value', { ...good, value: 'ek_abc' }, 'value'],
+      ['an ek_ value over 259 characters', { ...good, value: `ek_${'a'.repeat(257)}` }, 'value'],
+      ['EK_ in capitals', { ...good, value: `EK_${'a'.repeat(32)}` }, 'value'],
+      ['a value that is not a string', { ...good, value: 42 }, 'value'],
+      ['a fractional expires_at', { ...good, expires_at: nowSeconds + 59.5 }, 'expires_at'],
+      ['a string expires_at', { ...good, expires_at: String(nowSeconds + 60) }, 'expires_at'],
+      ['an expires_at in the past', { ...good, expires_at: nowSeconds - 1 }, 'outside'],
+      ['an expires_at past TTL + skew', { ...good, expires_at: nowSeconds + 60 + 31 }, 'outside'],
+      ['an expires_at a day away', { ...good, expires_at: nowSeconds + 86_400 }, 'outside'],
+      ['no session', { value: good.value, expires_at: good.expires_at }, 'session'],
+      ['no session.id', { ...good, session: { model: 'gpt-realtime' } }, 'session.id'],
+      ['a session.id without sess_', { ...good, session: { id: 'abc123' } }, 'session.id'],
+      ['a session.id that is a key', { ...good, session: { id: leaked } }, 'session.id'],
+    ])('refuses %s as upstream_error, naming the field and not the value', async (_label, body, field) => {
+      const error = await failure(answer(body));
+      expect(error.code).toBe('upstream_error');
+      expect(error.detail.reason).toContain(field);
+      expect(JSON.stringify(error.detail) + error.message).not.toMatch(/sk-|ek_[a-z0-9]{4}|<script>/);
+    });
   });
 
   it('a Retry-After larger than an hour is capped; a garbage one falls back to 30 s', async () => {
