@@ -78,6 +78,22 @@ function sections(results) {
       left: [2],
     });
   }
+  const guards = find('guards');
+  if (guards.length) {
+    out.push({
+      title: '7. Abuse controls (geo lookup, deny-list match; the whole guard list per request in process, one request at a time)',
+      header: ['part', 'what', 'store', 'cost', '+µs vs spec guards', 'this control alone'],
+      left: [1],
+      rows: guards.map((m) => [
+        m.part,
+        m.name,
+        m.store ?? '',
+        m.ms !== undefined ? `${fmt(m.ms, 2)} ms` : m.nsPerOp !== undefined ? `${fmt(m.nsPerOp)} ns` : `${fmt(m.usPerRequest, 1)} µs/req`,
+        m.addedUsVsSpec === undefined ? '' : fmt(m.addedUsVsSpec, 1),
+        m.controlCostUs === undefined ? '' : `${fmt(m.controlCostUs, 1)} µs`,
+      ]),
+    });
+  }
   if (results.targets.length) {
     out.push({
       title: 'Targets',

@@ -13,10 +13,11 @@ import { expandIPv6 } from './client-ip';
  * because lib/client-ip.ts unwraps mapped client addresses before they get here.
  */
 
-export type DenyEntry = { kind: 'user'; id: string } | { kind: 'ip4'; bits: number; length: number } | { kind: 'ip6'; bits: bigint; length: number };
+/** An IPv6 address is 32 hex digits here: a prefix of any length is a slice plus one masked digit, no BigInt arithmetic. */
+export type DenyEntry = { kind: 'user'; id: string } | { kind: 'ip4'; bits: number; length: number } | { kind: 'ip6'; hex: string; length: number };
 
 const USER_ID = /^[a-z][a-z0-9]{0,15}:[^\s,]{1,256}$/;
-const MAPPED_BLOCK = 0xffffn << 32n;
+const MAPPED_BLOCK = `${'0'.repeat(20)}ffff${'0'.repeat(8)}`;
 
 /** One entry of `DENY_USERS`, `DENY_IPS` or a `DENY_LIST_FILE` line; undefined when it is neither. */
 export function parseDenyEntry(raw: string): DenyEntry | undefined {
@@ -30,10 +31,10 @@ export function parseDenyEntry(raw: string): DenyEntry | undefined {
   if (!/^\d{1,3}$/.test(lengthText) || Number(lengthText) > max) return undefined;
   const length = Number(lengthText);
   if (family === 4) return { kind: 'ip4', bits: ip4Bits(address), length };
-  const bits = ip6Bits(address.toLowerCase());
+  const hex = ip6Hex(address.toLowerCase());
   // ::ffff:a.b.c.d/96+n is the IPv4 network a.b.c.d/n.
-  if (length >= 96 && bits >> 32n === 0xffffn) return { kind: 'ip4', bits: Number(bits & 0xffffffffn), length: length - 96 };
-  return { kind: 'ip6', bits, length };
+  if (length >= 96 && hex.startsWith(MAPPED_BLOCK.slice(0, 24))) return { kind: 'ip4', bits: parseInt(hex.slice(24), 16), length: length - 96 };
+  return { kind: 'ip6', hex, length };
 }
 
 /** A compiled list; build with {@link compileDenyList}. */
@@ -48,19 +49,19 @@ export interface DenyList {
 export function compileDenyList(entries: readonly DenyEntry[]): DenyList {
   const users = new Set<string>();
   const v4 = new Map<number, Set<number>>();
-  const v6 = new Map<number, Set<bigint>>();
+  const v6 = new Map<number, Set<string>>();
   const add4 = (bits: number, length: number) => file(v4, length, shift4(bits, length));
   for (const e of entries) {
     if (e.kind === 'user') users.add(e.id);
     else if (e.kind === 'ip4') add4(e.bits, e.length);
     else {
-      file(v6, e.length, e.bits >> BigInt(128 - e.length));
+      file(v6, e.length, prefix6(e.hex, e.length));
       // An IPv6 network holding the whole mapped block holds every IPv4 address.
-      if (e.length <= 96 && MAPPED_BLOCK >> BigInt(128 - e.length) === e.bits >> BigInt(128 - e.length)) add4(0, 0);
+      if (e.length <= 96 && prefix6(MAPPED_BLOCK, e.length) === prefix6(e.hex, e.length)) add4(0, 0);
     }
   }
   const lengths4 = [...v4.keys()];
-  const lengths6 = [...v6.entries()].map(([length, set]) => [BigInt(128 - length), set] as const);
+  const lengths6 = [...v6.entries()];
   return {
     users,
     size: entries.length,
@@ -72,8 +73,8 @@ export function compileDenyList(entries: readonly DenyEntry[]): DenyList {
         return lengths4.some((length) => v4.get(length)!.has(shift4(bits, length)));
       }
       if (lengths6.length === 0) return false;
-      const bits = ip6Bits(address);
-      return lengths6.some(([shift, set]) => set.has(bits >> shift));
+      const hex = ip6Hex(address);
+      return lengths6.some(([length, set]) => set.has(prefix6(hex, length)));
     },
   };
 }
@@ -94,8 +95,16 @@ function ip4Bits(address: string): number {
   return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
 }
 
-function ip6Bits(address: string): bigint {
-  let bits = 0n;
-  for (const group of expandIPv6(address)) bits = (bits << 16n) | BigInt(group);
-  return bits;
+function ip6Hex(address: string): string {
+  let hex = '';
+  for (const group of expandIPv6(address)) hex += group.toString(16).padStart(4, '0');
+  return hex;
+}
+
+/** The first `length` bits of a 32-digit address: whole digits, then the next digit with its low bits cleared. */
+function prefix6(hex: string, length: number): string {
+  const whole = length >> 2;
+  const rest = length & 3;
+  if (rest === 0) return hex.slice(0, whole);
+  return hex.slice(0, whole) + (parseInt(hex[whole], 16) & (0xf << (4 - rest)) & 0xf).toString(16);
 }

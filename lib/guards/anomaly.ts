@@ -31,11 +31,10 @@ export const anomalyGuard: GuardFactory = (config) => {
       const user = ctx.identity?.userId;
       if (checks.length === 0 || user === undefined) return undefined;
       const { store } = ctx.rt;
-      if (a.mode === 'block') {
-        const state = await store.peek(user, cooloff);
-        if (!state.allowed) return paused(ctx, state.retryAfterMs, []);
-      }
-      const findings = (await Promise.all(checks.map((check) => check(ctx, user)))).filter((f): f is Finding => f !== undefined);
+      // One round trip with Redis: the cool-off check and the detectors run together.
+      const [state, ...found] = await Promise.all([a.mode === 'block' ? store.peek(user, cooloff) : undefined, ...checks.map((check) => check(ctx, user))]);
+      if (state !== undefined && !state.allowed) return paused(ctx, state.retryAfterMs, []);
+      const findings = found.filter((f): f is Finding => f !== undefined);
       for (const { detector, evidence } of findings) {
         if (!(await store.hit(`${detector}:${user}`, logged)).allowed) continue;
         ctx.log('warn', 'anomaly_detected', `Anomaly detected: ${detector}`, { detector, mode: a.mode, ...evidence });

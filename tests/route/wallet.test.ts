@@ -177,16 +177,22 @@ describe('quota circuit (UPSTREAM_QUOTA_COOLOFF_SECONDS)', () => {
     expect(isQuotaExhausted(new UpstreamError('upstream_rate_limited', { reason: 'x', ...detail }))).toBe(quota);
   });
 
-  it('holds across two instances on one Redis: one instance meets the exhausted quota, the other stops calling at once', async () => {
+  it('holds across two instances on one Redis: one instance meets the exhausted quota, the other stops calling within a second', async () => {
     const two = twoInstances(redis.url, h.upstream.baseUrl, { UPSTREAM_QUOTA_COOLOFF_SECONDS: '60' });
     try {
+      // Instance 1 has just seen the circuit closed: it trusts that for at most a second.
+      expect((await two.send(1, tokenRequest())).status).toBe(200);
       h.upstream.setMode('quota');
       expect((await two.send(0, tokenRequest())).body?.error).toBe('upstream_rate_limited');
       h.upstream.setMode('ok');
+      two.all[1].advance(1001);
       const other = await two.send(1, tokenRequest());
       expect(other.body?.error).toBe('upstream_quota_cooloff');
       expect(Number(other.headers.get('Retry-After'))).toBeGreaterThan(50);
-      expect(h.upstream.requests).toHaveLength(1);
+      expect(h.upstream.requests).toHaveLength(2);
+      // Instance 0 knows it open without asking again.
+      expect((await two.send(0, tokenRequest())).body?.error).toBe('upstream_quota_cooloff');
+      expect(h.upstream.requests).toHaveLength(2);
     } finally {
       await two.close();
     }

@@ -1,0 +1,185 @@
+/**
+ * Part 7. The abuse controls' cost per request (README "Abuse controls").
+ *
+ *   geo      loading the packaged IP-to-country database, and one lookup (lib/geo.ts)
+ *   deny     one deny-list match against 10,000 networks of mixed lengths (lib/deny.ts)
+ *   pipeline the token route's whole guard list in process, one request after
+ *            another (HS256 JWT, a zero-delay upstream stub): the spec's guards
+ *            only, the full list at its defaults, the full list with every
+ *            control on, and (memory store) the full list with each control
+ *            taken out in turn, so each control's own cost is the difference.
+ *            On Redis the same three lists against a private redis-server.
+ *
+ * Configurations run interleaved, round after round, on fresh runtimes; the
+ * figures are medians over rounds.
+ */
+import { SignJWT } from 'jose';
+import { loadModules } from '../scripts/lib-loader.mjs';
+import { findRedisServer, startRedisServer } from './redis-server.mjs';
+import { collect, median, msSince, round } from './stats.mjs';
+
+const SPEC = ['front_door', 'shape', 'origin', 'api_limit', 'configured', 'auth_failure_limit', 'authenticate', 'token_limit', 'validate', 'mint'];
+const MARKER = '0123456789abcdef0123456789abcdef';
+const SECRET = 'bench-guards-secret-0123456789abcdef0123';
+const BASE_ENV = {
+  NODE_ENV: 'production',
+  OPENAI_API_KEY: 'sk-bench-guards',
+  OPENAI_BASE_URL: 'http://127.0.0.1:9/v1',
+  ALLOWED_ORIGINS: 'https://app.example.com',
+  JWT_SECRET: SECRET,
+  RTG_FRONT_DOOR_MARKER: MARKER,
+  // The breaker must not refuse here: this part measures the cost of checking, not of refusing.
+  RATE_LIMIT_GLOBAL: '999999/60',
+};
+
+/** Addresses spread over the IPv4 space, each user its own (the per-IP limits stay out of the way). */
+const addressOf = (i) => `${11 + (i % 200)}.${(i * 7) & 255}.${(i * 13) & 255}.${(i >> 8) & 255}`;
+
+function denyEntries(n) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    if (i % 2) out.push(`2001:db8:${((i * 31) & 0xffff).toString(16)}:${(i & 0xffff).toString(16)}::/${32 + (i % 97)}`);
+    else out.push(`${212 + (i % 12)}.${(i * 17) & 255}.${(i * 5) & 255}.0/${8 + (i % 25)}`);
+  }
+  return out;
+}
+
+export async function guardsBench({ smoke, say }) {
+  const mods = await loadModules(['lib/geo', 'lib/deny', 'lib/config/index', 'lib/runtime', 'lib/security-logger', 'lib/routes/token', 'lib/pipeline/run']);
+  const rows = [];
+
+  // geo: the database load, then lookups of distinct addresses.
+  const { loadGeoDatabase } = mods['lib/geo'];
+  const t0 = process.hrtime.bigint();
+  const geo = loadGeoDatabase();
+  rows.push({ group: 'guards', part: 'geo', name: 'load the database (once per process)', ms: round(msSince(t0)) });
+  const lookups = smoke ? 20_000 : 500_000;
+  for (const [family, make] of [
+    ['IPv4', (i) => addressOf(i)],
+    ['IPv6', (i) => `2a0${i % 10}:${((i * 7) & 0xffff).toString(16)}:${(i & 0xffff).toString(16)}::${(i % 97).toString(16)}`],
+  ]) {
+    const addresses = Array.from({ length: 10_000 }, (_, i) => make(i));
+    collect();
+    const start = process.hrtime.bigint();
+    let found = 0;
+    for (let i = 0; i < lookups; i++) if (geo.country(addresses[i % addresses.length])) found++;
+    rows.push({ group: 'guards', part: 'geo', name: `lookup, ${family}`, nsPerOp: round((msSince(start) * 1e6) / lookups), found: round(found / lookups, 3) });
+  }
+
+  // deny: one match against a 10,000-network list.
+  const { compileDenyList, parseDenyEntry } = mods['lib/deny'];
+  const size = smoke ? 1000 : 10_000;
+  const list = compileDenyList(denyEntries(size).map((e) => parseDenyEntry(e)));
+  for (const [family, make] of [
+    // Half inside a listed network, half outside.
+    ['IPv4', (i) => (i % 2 ? addressOf(i) : `${212 + (i % 12)}.${(i * 17) & 255}.${(i * 5) & 255}.9`)],
+    ['IPv6', (i) => `200${i % 2 ? 1 : 2}:db8:${((i * 31) & 0xffff).toString(16)}:${(i & 0xffff).toString(16)}::${i % 7}`],
+  ]) {
+    const addresses = Array.from({ length: 10_000 }, (_, i) => make(i));
+    const matches = smoke ? 20_000 : 300_000;
+    collect();
+    const start = process.hrtime.bigint();
+    let hits = 0;
+    for (let i = 0; i < matches; i++) if (list.hasAddress(addresses[i % addresses.length])) hits++;
+    rows.push({ group: 'guards', part: 'deny', name: `match, ${family}, ${size.toLocaleString('en-US')} networks`, nsPerOp: round((msSince(start) * 1e6) / matches), found: round(hits / matches, 3) });
+  }
+
+  rows.push(...(await pipelineBench(mods, { smoke, say })));
+  return rows;
+}
+
+async function pipelineBench(mods, { smoke, say }) {
+  const { loadConfig } = mods['lib/config/index'];
+  const { createRuntime, setRuntime } = mods['lib/runtime'];
+  const { createSecurityLogger } = mods['lib/security-logger'];
+  const { TOKEN_GUARDS } = mods['lib/routes/token'];
+  const { pipeline } = mods['lib/pipeline/run'];
+  const names = TOKEN_GUARDS.map((make) => make(loadConfig(BASE_ENV)).name);
+  const abuse = names.filter((n) => !SPEC.includes(n));
+  const only = (keep) => TOKEN_GUARDS.filter((_, i) => keep(names[i]));
+
+  const users = smoke ? 200 : 3000;
+  const secret = new TextEncoder().encode(SECRET);
+  const tokens = await Promise.all(
+    Array.from({ length: users }, (_, i) =>
+      new SignJWT(i % 2 ? { plan: 'pro' } : {}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(`bench-${i}`).setIssuedAt().setExpirationTime('1h').sign(secret),
+    ),
+  );
+  const allOn = {
+    GEO_DENY_COUNTRIES: 'KP',
+    DENY_IPS: denyEntries(10_000).join(','),
+    DENY_USERS: Array.from({ length: 1000 }, (_, i) => `jwt:denied-${i}`).join(','),
+    ANOMALY_MODE: 'block',
+    PLANS: 'pro',
+    RATE_LIMIT_TOKEN_PRO: '20/60',
+  };
+  const minted = () =>
+    Response.json({ value: `ek_bench${'0'.repeat(24)}`, expires_at: Math.floor(Date.now() / 1000) + 60, session: { id: 'sess_bench', model: 'gpt-realtime', audio: { output: { voice: 'alloy' } } } });
+  const request = (i) =>
+    new Request('http://localhost:3000/api/realtime/token', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens[i]}`, 'content-type': 'application/json', 'x-forwarded-for': addressOf(i), 'x-rtg-front-door': MARKER },
+      body: '{"voice":"alloy"}',
+    });
+
+  const memoryConfigs = [
+    { config: 'spec guards only', env: {}, factories: only((n) => SPEC.includes(n)) },
+    { config: 'full list, defaults', env: {}, factories: TOKEN_GUARDS },
+    { config: 'full list, every control on', env: allOn, factories: TOKEN_GUARDS },
+    ...(smoke ? [] : abuse.map((n) => ({ config: `every control on, without ${n}`, env: allOn, factories: only((m) => m !== n), without: n }))),
+  ];
+  const out = [];
+  const measure = async (configs, store, extraEnv, perRound) => {
+    const us = new Map(configs.map((c) => [c.config, []]));
+    const rounds = smoke ? 1 : 5;
+    for (let r = 0; r < rounds; r++) {
+      for (let k = 0; k < configs.length; k++) {
+        const c = configs[(k + r) % configs.length];
+        const env = { ...BASE_ENV, ...c.env, ...extraEnv(r, k) };
+        const rt = createRuntime({ config: loadConfig(env), logger: createSecurityLogger({ sink: () => {} }), fetch: async () => minted() });
+        const handler = pipeline(c.factories);
+        setRuntime(rt);
+        for (let i = 0; i < Math.min(50, perRound); i++) await handler(request(i)); // warm-up
+        collect();
+        const start = process.hrtime.bigint();
+        for (let i = 0; i < perRound; i++) {
+          const res = await handler(request(i % users));
+          if (res.status !== 200) throw new Error(`${c.config}: request ${i} answered ${res.status}`);
+        }
+        us.get(c.config).push((msSince(start) * 1000) / perRound);
+        setRuntime(undefined);
+        await rt.store.close();
+      }
+    }
+    const spec = median(us.get('spec guards only'));
+    const full = median(us.get('full list, every control on'));
+    for (const c of configs) {
+      const value = median(us.get(c.config));
+      out.push({
+        group: 'guards',
+        part: 'pipeline',
+        store,
+        name: c.config,
+        requests: perRound,
+        usPerRequest: round(value),
+        addedUsVsSpec: round(value - spec),
+        ...(c.without ? { control: c.without, controlCostUs: round(full - value) } : {}),
+      });
+    }
+  };
+
+  say?.('guards: whole guard list, memory store');
+  await measure(memoryConfigs, 'memory', () => ({}), smoke ? 200 : 3000);
+  const binary = findRedisServer();
+  if (binary) {
+    say?.('guards: whole guard list, Redis store');
+    const server = await startRedisServer(binary);
+    try {
+      // A fresh prefix per run: no run inherits another's windows.
+      await measure(memoryConfigs.slice(0, 3), 'redis', (r, k) => ({ REDIS_URL: server.url, REDIS_TIMEOUT_MS: '1000', RATE_LIMIT_PREFIX: `bench-${r}-${k}:` }), smoke ? 100 : 1500);
+    } finally {
+      await server.stop();
+    }
+  }
+  return out;
+}
