@@ -11,7 +11,9 @@
  *            On Redis the same three lists against a private redis-server.
  *
  * Configurations run interleaved, round after round, on fresh runtimes; the
- * figures are medians over rounds.
+ * figures are medians over rounds, in wall time and in this process's CPU time
+ * (process.cpuUsage: on a shared machine the CPU time is the steadier figure;
+ * with Redis the wall time includes the round trips).
  */
 import { SignJWT } from 'jose';
 import { loadModules } from '../scripts/lib-loader.mjs';
@@ -35,11 +37,18 @@ const BASE_ENV = {
 /** Addresses spread over the IPv4 space, each user its own (the per-IP limits stay out of the way). */
 const addressOf = (i) => `${11 + (i % 200)}.${(i * 7) & 255}.${(i * 13) & 255}.${(i >> 8) & 255}`;
 
-function denyEntries(n) {
+/**
+ * `n` networks, half IPv4 and half IPv6, at the prefix lengths deny lists use
+ * (typical), or at every length from /8 and /32 up (worst case: the matcher
+ * asks one Set per length in use).
+ */
+function denyEntries(n, lengths = 'typical') {
+  const v4 = lengths === 'typical' ? [8, 16, 24, 32] : Array.from({ length: 25 }, (_, k) => 8 + k);
+  const v6 = lengths === 'typical' ? [32, 48, 64, 128] : Array.from({ length: 97 }, (_, k) => 32 + k);
   const out = [];
   for (let i = 0; i < n; i++) {
-    if (i % 2) out.push(`2001:db8:${((i * 31) & 0xffff).toString(16)}:${(i & 0xffff).toString(16)}::/${32 + (i % 97)}`);
-    else out.push(`${212 + (i % 12)}.${(i * 17) & 255}.${(i * 5) & 255}.0/${8 + (i % 25)}`);
+    if (i % 2) out.push(`2001:db8:${((i * 31) & 0xffff).toString(16)}:${(i & 0xffff).toString(16)}::/${v6[(i >> 1) % v6.length]}`);
+    else out.push(`${212 + (i % 12)}.${(i * 17) & 255}.${(i * 5) & 255}.0/${v4[(i >> 1) % v4.length]}`);
   }
   return out;
 }
@@ -69,19 +78,22 @@ export async function guardsBench({ smoke, say }) {
   // deny: one match against a 10,000-network list.
   const { compileDenyList, parseDenyEntry } = mods['lib/deny'];
   const size = smoke ? 1000 : 10_000;
-  const list = compileDenyList(denyEntries(size).map((e) => parseDenyEntry(e)));
-  for (const [family, make] of [
-    // Half inside a listed network, half outside.
-    ['IPv4', (i) => (i % 2 ? addressOf(i) : `${212 + (i % 12)}.${(i * 17) & 255}.${(i * 5) & 255}.9`)],
-    ['IPv6', (i) => `200${i % 2 ? 1 : 2}:db8:${((i * 31) & 0xffff).toString(16)}:${(i & 0xffff).toString(16)}::${i % 7}`],
-  ]) {
-    const addresses = Array.from({ length: 10_000 }, (_, i) => make(i));
-    const matches = smoke ? 20_000 : 300_000;
-    collect();
-    const start = process.hrtime.bigint();
-    let hits = 0;
-    for (let i = 0; i < matches; i++) if (list.hasAddress(addresses[i % addresses.length])) hits++;
-    rows.push({ group: 'guards', part: 'deny', name: `match, ${family}, ${size.toLocaleString('en-US')} networks`, nsPerOp: round((msSince(start) * 1e6) / matches), found: round(hits / matches, 3) });
+  for (const lengths of ['typical', 'every']) {
+    const list = compileDenyList(denyEntries(size, lengths).map((e) => parseDenyEntry(e)));
+    for (const [family, make] of [
+      // Half inside a listed network, half outside.
+      ['IPv4', (i) => (i % 2 ? addressOf(i) : `${212 + (i % 12)}.${(i * 17) & 255}.${(i * 5) & 255}.9`)],
+      ['IPv6', (i) => `200${i % 2 ? 1 : 2}:db8:${((i * 31) & 0xffff).toString(16)}:${(i & 0xffff).toString(16)}::${i % 7}`],
+    ]) {
+      const addresses = Array.from({ length: 10_000 }, (_, i) => make(i));
+      const matches = smoke ? 20_000 : 300_000;
+      collect();
+      const start = process.hrtime.bigint();
+      let hits = 0;
+      for (let i = 0; i < matches; i++) if (list.hasAddress(addresses[i % addresses.length])) hits++;
+      const what = lengths === 'typical' ? '4 prefix lengths' : 'every prefix length';
+      rows.push({ group: 'guards', part: 'deny', name: `match, ${family}, ${size.toLocaleString('en-US')} networks at ${what}`, nsPerOp: round((msSince(start) * 1e6) / matches), found: round(hits / matches, 3) });
+    }
   }
 
   rows.push(...(await pipelineBench(mods, { smoke, say })));
@@ -131,7 +143,8 @@ async function pipelineBench(mods, { smoke, say }) {
   const out = [];
   const measure = async (configs, store, extraEnv, perRound) => {
     const us = new Map(configs.map((c) => [c.config, []]));
-    const rounds = smoke ? 1 : 5;
+    const cpu = new Map(configs.map((c) => [c.config, []]));
+    const rounds = smoke ? 1 : 7;
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < configs.length; k++) {
         const c = configs[(k + r) % configs.length];
@@ -142,28 +155,36 @@ async function pipelineBench(mods, { smoke, say }) {
         for (let i = 0; i < Math.min(50, perRound); i++) await handler(request(i)); // warm-up
         collect();
         const start = process.hrtime.bigint();
+        const cpuStart = process.cpuUsage();
         for (let i = 0; i < perRound; i++) {
           const res = await handler(request(i % users));
           if (res.status !== 200) throw new Error(`${c.config}: request ${i} answered ${res.status}`);
         }
+        const used = process.cpuUsage(cpuStart);
         us.get(c.config).push((msSince(start) * 1000) / perRound);
+        cpu.get(c.config).push((used.user + used.system) / perRound);
         setRuntime(undefined);
         await rt.store.close();
       }
     }
     const spec = median(us.get('spec guards only'));
-    const full = median(us.get('full list, every control on'));
+    const specCpu = median(cpu.get('spec guards only'));
+    const fullCpu = median(cpu.get('full list, every control on'));
     for (const c of configs) {
       const value = median(us.get(c.config));
+      const cpuValue = median(cpu.get(c.config));
       out.push({
         group: 'guards',
         part: 'pipeline',
         store,
         name: c.config,
         requests: perRound,
+        rounds,
         usPerRequest: round(value),
         addedUsVsSpec: round(value - spec),
-        ...(c.without ? { control: c.without, controlCostUs: round(full - value) } : {}),
+        cpuUsPerRequest: round(cpuValue),
+        addedCpuUsVsSpec: round(cpuValue - specCpu),
+        ...(c.without ? { control: c.without, controlCpuUs: round(fullCpu - cpuValue) } : {}),
       });
     }
   };

@@ -101,10 +101,12 @@ function ip6Hex(address: string): string {
   return hex;
 }
 
+// MASKED[bits][digit]: a hex digit with all but its top `bits` bits cleared.
+const MASKED = [1, 2, 3].map((bits) => Object.fromEntries([...'0123456789abcdef'].map((d) => [d, (parseInt(d, 16) & (0xf0 >> bits) & 0xf).toString(16)])));
+
 /** The first `length` bits of a 32-digit address: whole digits, then the next digit with its low bits cleared. */
 function prefix6(hex: string, length: number): string {
   const whole = length >> 2;
   const rest = length & 3;
-  if (rest === 0) return hex.slice(0, whole);
-  return hex.slice(0, whole) + (parseInt(hex[whole], 16) & (0xf << (4 - rest)) & 0xf).toString(16);
+  return rest === 0 ? hex.slice(0, whole) : hex.slice(0, whole) + MASKED[rest - 1][hex[whole]];
 }
