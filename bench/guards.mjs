@@ -3,12 +3,12 @@
  *
  *   geo      loading the packaged IP-to-country database, and one lookup (lib/geo.ts)
  *   deny     one deny-list match against 10,000 networks of mixed lengths (lib/deny.ts)
+ *   guard    each abuse guard's own `run(ctx)`, alone, every control on, memory
+ *            store, on prepared request contexts (distinct users and addresses)
  *   pipeline the token route's whole guard list in process, one request after
  *            another (HS256 JWT, a zero-delay upstream stub): the spec's guards
- *            only, the full list at its defaults, the full list with every
- *            control on, and (memory store) the full list with each control
- *            taken out in turn, so each control's own cost is the difference.
- *            On Redis the same three lists against a private redis-server.
+ *            only, the full list at its defaults, and the full list with every
+ *            control on; on the memory store and on a private redis-server.
  *
  * Configurations run interleaved, round after round, on fresh runtimes; the
  * figures are medians over rounds, in wall time and in this process's CPU time
@@ -54,7 +54,7 @@ function denyEntries(n, lengths = 'typical') {
 }
 
 export async function guardsBench({ smoke, say }) {
-  const mods = await loadModules(['lib/geo', 'lib/deny', 'lib/config/index', 'lib/runtime', 'lib/security-logger', 'lib/routes/token', 'lib/pipeline/run']);
+  const mods = await loadModules(['lib/geo', 'lib/deny', 'lib/config/index', 'lib/runtime', 'lib/security-logger', 'lib/routes/token', 'lib/pipeline/run', 'lib/pipeline/context']);
   const rows = [];
 
   // geo: the database load, then lookups of distinct addresses.
@@ -138,7 +138,6 @@ async function pipelineBench(mods, { smoke, say }) {
     { config: 'spec guards only', env: {}, factories: only((n) => SPEC.includes(n)) },
     { config: 'full list, defaults', env: {}, factories: TOKEN_GUARDS },
     { config: 'full list, every control on', env: allOn, factories: TOKEN_GUARDS },
-    ...(smoke ? [] : abuse.map((n) => ({ config: `every control on, without ${n}`, env: allOn, factories: only((m) => m !== n), without: n }))),
   ];
   const out = [];
   const measure = async (configs, store, extraEnv, perRound) => {
@@ -169,7 +168,6 @@ async function pipelineBench(mods, { smoke, say }) {
     }
     const spec = median(us.get('spec guards only'));
     const specCpu = median(cpu.get('spec guards only'));
-    const fullCpu = median(cpu.get('full list, every control on'));
     for (const c of configs) {
       const value = median(us.get(c.config));
       const cpuValue = median(cpu.get(c.config));
@@ -184,10 +182,34 @@ async function pipelineBench(mods, { smoke, say }) {
         addedUsVsSpec: round(value - spec),
         cpuUsPerRequest: round(cpuValue),
         addedCpuUsVsSpec: round(cpuValue - specCpu),
-        ...(c.without ? { control: c.without, controlCpuUs: round(fullCpu - cpuValue) } : {}),
       });
     }
   };
+
+  // Each abuse guard alone: its run() on prepared contexts, as the runner calls it.
+  say?.('guards: each abuse guard alone');
+  const { createContext } = mods['lib/pipeline/context'];
+  const alone = smoke ? 500 : 20_000;
+  for (const name of abuse) {
+    const times = [];
+    for (let r = 0; r < (smoke ? 1 : 5); r++) {
+      const config = loadConfig({ ...BASE_ENV, ...allOn });
+      const rt = createRuntime({ config, logger: createSecurityLogger({ sink: () => {} }), fetch: async () => minted() });
+      const guard = TOKEN_GUARDS[names.indexOf(name)](config);
+      const ctxs = Array.from({ length: alone }, (_, i) => {
+        const ctx = createContext(request(i % users), rt);
+        ctx.identity = { userId: `jwt:bench-${i % users}`, method: 'jwt', plan: i % 2 ? 'pro' : undefined };
+        return ctx;
+      });
+      for (let i = 0; i < 200; i++) await guard.run(createContext(request(i % users), rt));
+      collect();
+      const start = process.hrtime.bigint();
+      for (const ctx of ctxs) if ((await guard.run(ctx)) !== undefined) throw new Error(`${name} refused a bench request`);
+      times.push((msSince(start) * 1e6) / alone);
+      await rt.store.close();
+    }
+    out.push({ group: 'guards', part: 'guard', store: 'memory', name, runs: alone, nsPerOp: round(median(times)) });
+  }
 
   say?.('guards: whole guard list, memory store');
   await measure(memoryConfigs, 'memory', () => ({}), smoke ? 200 : 3000);
