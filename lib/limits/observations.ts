@@ -84,13 +84,17 @@ export interface TrendState {
   buckets: number;
 }
 
-type Slot = { kind: 'distinct'; seen: Map<string, number> } | { kind: 'trend'; state?: TrendState };
+type Slot = ({ kind: 'distinct'; seen: Map<string, number> } | { kind: 'trend'; state?: TrendState }) & { used: boolean };
 
 /**
- * The memory implementation, bounded by `maxKeys` across both operations:
- * a Map in recency order (a touched key moves to the end), the least recently
- * used key dropped when full. Losing an idle key's observations costs at most
- * a missed detection, never a refusal.
+ * The memory implementation, bounded by `maxKeys` across both operations.
+ * Eviction is "second chance" (CLOCK): keys sit in insertion order, a touch
+ * only sets a flag, and when the store is full the oldest key is dropped
+ * unless it was touched since it was last passed over, in which case it moves
+ * to the end with its flag cleared. That approximates least-recently-used
+ * without a Map delete and re-insert on every touch (which V8 pays for in
+ * table rehashing). Losing a key's observations costs at most a missed
+ * detection, never a refusal.
  */
 export class MemoryObservations {
   private readonly slots = new Map<string, Slot>();
@@ -102,7 +106,7 @@ export class MemoryObservations {
   }
 
   distinct(key: string, member: string, policy: DistinctPolicy, now: number): DistinctResult {
-    const slot = this.touch(`${policy.name}\0${key}`, () => ({ kind: 'distinct', seen: new Map() }));
+    const slot = this.touch(`${policy.name}\0${key}`, () => ({ kind: 'distinct', seen: new Map(), used: false }));
     if (slot.kind !== 'distinct') throw new TypeError(`observation ${policy.name} is not a distinct set`);
     const { seen } = slot;
     seen.delete(member);
@@ -116,7 +120,7 @@ export class MemoryObservations {
   }
 
   trend(key: string, policy: TrendPolicy, now: number): TrendResult {
-    const slot = this.touch(`${policy.name}\0${key}`, () => ({ kind: 'trend' }));
+    const slot = this.touch(`${policy.name}\0${key}`, () => ({ kind: 'trend', used: false }));
     if (slot.kind !== 'trend') throw new TypeError(`observation ${policy.name} is not a trend`);
     const bucket = Math.floor(now / policy.bucketMs);
     const { current, previous, baseline, buckets } = (slot.state = foldTrend(slot.state, bucket, policy.alpha));
@@ -124,12 +128,19 @@ export class MemoryObservations {
   }
 
   private touch(id: string, create: () => Slot): Slot {
-    let slot = this.slots.get(id);
-    if (slot !== undefined) this.slots.delete(id);
-    else {
-      slot = create();
-      if (this.slots.size >= this.maxKeys) this.slots.delete(this.slots.keys().next().value!);
+    const found = this.slots.get(id);
+    if (found !== undefined) {
+      found.used = true;
+      return found;
     }
+    while (this.slots.size >= this.maxKeys) {
+      const [oldest, slot] = this.slots.entries().next().value!;
+      this.slots.delete(oldest);
+      if (!slot.used) break;
+      slot.used = false;
+      this.slots.set(oldest, slot);
+    }
+    const slot = create();
     this.slots.set(id, slot);
     return slot;
   }
