@@ -4,15 +4,18 @@
  * name, instead of surfacing on the first request.
  */
 export async function register(): Promise<void> {
-  if (process.env.NEXT_RUNTIME !== 'nodejs') return;
-  const [{ ConfigError }, { getRuntime }] = await Promise.all([import('./lib/config'), import('./lib/runtime')]);
-  try {
-    getRuntime();
-  } catch (error) {
-    const message = error instanceof ConfigError ? error.message : 'Invalid configuration';
-    console.error(
-      JSON.stringify({ timestamp: new Date().toISOString(), level: 'critical', event: 'config_error', message }),
-    );
-    process.exit(1);
+  // The imports stay inside this branch: Next's dev server also compiles this file for
+  // the edge runtime, and only a dead `if` branch keeps ioredis (node:stream) out of that.
+  if (process.env.NEXT_RUNTIME === 'nodejs') {
+    const [{ ConfigError }, { getRuntime }] = await Promise.all([import('./lib/config'), import('./lib/runtime')]);
+    try {
+      getRuntime();
+    } catch (error) {
+      const message = error instanceof ConfigError ? error.message : 'Invalid configuration';
+      console.error(
+        JSON.stringify({ timestamp: new Date().toISOString(), level: 'critical', event: 'config_error', message }),
+      );
+      process.exit(1);
+    }
   }
 }

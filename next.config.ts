@@ -19,6 +19,9 @@ export default function config(phase: string): NextConfig {
     // and proxies to itself, so every page request with Clerk on fails when the server
     // listens on a loopback address. tests/e2e/clerk.test.ts.
     skipMiddlewareUrlNormalize: true,
+    // The front door (server/front-door.ts) answers slash redirects itself, in the
+    // API shape and always to a same-origin relative Location.
+    skipTrailingSlashRedirect: true,
     reactStrictMode: true,
     async headers() {
       return [

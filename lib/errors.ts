@@ -71,6 +71,18 @@ export const ERRORS = {
   upstream_quota_cooloff: { status: 503, message: 'The voice service is out of quota. Retry later.', event: 'upstream_error', level: 'warn' },
   not_found: { status: 404, message: 'Not found.', event: null, level: 'info' },
   internal_error: { status: 500, message: 'Something went wrong. Quote the trace id when you report it.', event: 'internal_error', level: 'error' },
+  // Answered by the front door (server/front-door.ts) before the app sees the request.
+  bad_request: { status: 400, message: 'The request is malformed.', event: 'input_validation_failed', level: 'warn' },
+  permanent_redirect: { status: 308, message: 'This resource lives at the URL in the Location header.', event: null, level: 'info' },
+  request_timeout: { status: 408, message: 'The request took too long to arrive.', event: 'input_validation_failed', level: 'warn' },
+  headers_too_large: { status: 431, message: 'The request headers are too large.', event: 'input_validation_failed', level: 'warn' },
+  too_many_connections: {
+    status: 503,
+    message: 'Too many open connections from this client. Retry shortly.',
+    event: 'rate_limit_exceeded',
+    level: 'warn',
+    headers: { 'Retry-After': '1' },
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

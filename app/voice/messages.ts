@@ -108,6 +108,24 @@ const BY_CODE: Readonly<Record<ErrorCode | ClientFailureCode, Explanation>> = {
     title: 'The token server was not found at this address',
     detail: 'The page and the server do not match. Reload the page; if it keeps happening, contact the operator.',
   },
+  // Answered by the front door (server/front-door.ts) before the app runs.
+  bad_request: { title: 'The server could not read the request', detail: 'Reload the page and try again.' },
+  permanent_redirect: {
+    title: 'The token server moved',
+    detail: 'The page called an old address. Reload the page; if it keeps happening, contact the operator.',
+  },
+  request_timeout: {
+    title: 'The request took too long to reach the server',
+    detail: 'The connection is slow or was interrupted. Try again.',
+  },
+  headers_too_large: {
+    title: 'The request was too large for the server',
+    detail: 'Clear this site’s cookies, reload the page and try again.',
+  },
+  too_many_connections: {
+    title: 'Too many connections from your network',
+    detail: 'Close other tabs using this site, wait a moment and try again.',
+  },
 };
 
 const isKnown = (code: string): code is keyof typeof BY_CODE => Object.prototype.hasOwnProperty.call(BY_CODE, code);

@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SECURITY_EVENTS } from '@/lib/security-logger';
 import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
-import { startApp, type AppServer } from '../support/app-server';
+import { startApp, type AppServer, type LogLine } from '../support/app-server';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 import { flushLogs, logsFor, newTrace, nonJsonLines, postToken, TOKEN_PATH } from './http';
 
@@ -12,7 +12,7 @@ import { flushLogs, logsFor, newTrace, nonJsonLines, postToken, TOKEN_PATH } fro
  */
 
 const SERVER_KEY = 'sk-logs-server-key-0123456789abcdef';
-const KNOWN_EVENTS = new Set<string>([...SECURITY_EVENTS, 'server_started', 'server_stopping']);
+const KNOWN_EVENTS = new Set<string>([...SECURITY_EVENTS, 'server_started', 'server_stopping', 'front_door_limits']);
 let app: AppServer;
 let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
 const stderr: string[] = [];
@@ -102,7 +102,7 @@ describe('line discipline', () => {
     for (const line of lines) {
       expect(KNOWN_EVENTS.has(line.event!), line.event).toBe(true);
       expect(['info', 'warn', 'error', 'critical']).toContain(line.level);
-      if (line.event === 'server_started' || line.event === 'server_stopping') continue;
+      if (line.event === 'server_started' || line.event === 'server_stopping' || line.event === 'front_door_limits') continue;
       expect(line.traceId).toMatch(/^[0-9a-f]{32}$/);
       expect(Number.isNaN(Date.parse(String(line.timestamp)))).toBe(false);
       expect(typeof line.message).toBe('string');
@@ -159,8 +159,15 @@ describe('line discipline', () => {
       expect(ours).toEqual([]);
     }
     const added = app.stdout.slice(linesBefore);
-    // Only our line and the flush marker were added.
-    expect(added.length).toBe(ours.length + 1);
+    // Only our line and the flush marker were added; when Node's parser refused the
+    // header, the front door's own refusal line too (fresh trace id, no User-Agent).
+    const refusals = statusLine.includes(' 400 ') ? 1 : 0;
+    expect(added.length).toBe(ours.length + 1 + refusals);
+    if (refusals) {
+      const refusal = JSON.parse(added[0]) as LogLine;
+      expect(refusal).toMatchObject({ event: 'input_validation_failed', metadata: { code: 'bad_request' } });
+      expect(refusal.userAgent).toBeUndefined();
+    }
     expect(lines.some((l) => l.userId === 'jwt:admin' || l.traceId === 'forged')).toBe(false);
     expect(lines.filter((l) => l.event === 'token_issued' && l.traceId === traceId)).toEqual([]);
     // No raw line/paragraph separators, NEL or bidi controls survive into stdout.

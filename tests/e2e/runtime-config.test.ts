@@ -122,7 +122,7 @@ describe('no environment at all', () => {
       traceId,
     });
     const [line] = (await logsFor(bare, traceId)).filter((l) => l.event === 'config_error');
-    expect(line).toMatchObject({ level: 'error', metadata: { missing: ['OPENAI_API_KEY', 'JWT_SECRET or Clerk keys'] } });
+    expect(line).toMatchObject({ level: 'error', metadata: { missing: ['OPENAI_API_KEY', 'JWT_SECRET, JWT_JWKS_URL or Clerk keys'] } });
   });
 });
 

@@ -46,7 +46,9 @@ it(`soak: ${SECONDS} s of mixed traffic`, { timeout: 900_000 + SECONDS * 3000 },
   expect(report.traceMismatches).toBe(0);
   expect(report.pairing).toMatchObject({ answered200WithoutTokenIssued: 0, tokenIssuedWithoutAnswer200: 0, answered429WithoutLog: 0 });
   expect(logs.tokenIssued).toBe((report.statuses['200'] ?? 0) + logs.tokenIssuedCutOff);
-  expect(report.pairing.cutOff).toBeLessThanOrEqual(report.connections);
+  // The front door closes a connection after a 413 (the rest of the body is never
+  // read), so the request a client had already queued on it is never answered.
+  expect(report.pairing.cutOff).toBeLessThanOrEqual(report.connections + (report.statuses['413'] ?? 0));
   expect(logs.rateLimitExceeded).toBeGreaterThanOrEqual(report.statuses['429'] ?? 0);
   expect(logs.rateLimitExceeded).toBeLessThanOrEqual((report.statuses['429'] ?? 0) + report.pairing.cutOff);
   expect(tokenLimit.admits).toBeGreaterThan(0);

@@ -15,6 +15,8 @@ export interface AppServer {
   readonly process: ChildProcess;
   /** Every stdout line, raw, in order. */
   readonly stdout: string[];
+  /** Everything written to stderr so far. */
+  stderr(): string;
   /** stdout lines that parsed as JSON. */
   logs(): LogLine[];
   /** Resolves with the first log line matching `predicate` (waits up to `timeoutMs`). */
@@ -27,9 +29,21 @@ export interface AppServer {
  * on a free loopback port. Only `env` and a minimal PATH/HOME are passed, so
  * nothing from the test runner's environment leaks into the server.
  */
-export async function startApp(env: Record<string, string | undefined> = {}): Promise<AppServer> {
-  const dir = await ensureBuild();
-  const child = spawn(process.execPath, [join(dir, 'scripts/server.mjs')], {
+export interface StartOptions {
+  /** A command the server runs under, e.g. `['prlimit', '--nofile=1024:1024']` (it must exec node). */
+  readonly wrapper?: readonly string[];
+  /** Arguments for scripts/server.mjs, e.g. `['--dev']`. */
+  readonly args?: readonly string[];
+  /** Project directory to run in (default: the private production build). */
+  readonly dir?: string;
+  /** How long to wait for server_started (default 60 s). */
+  readonly startTimeoutMs?: number;
+}
+
+export async function startApp(env: Record<string, string | undefined> = {}, options: StartOptions = {}): Promise<AppServer> {
+  const dir = options.dir ?? (await ensureBuild());
+  const [command, ...prefix] = [...(options.wrapper ?? []), process.execPath];
+  const child = spawn(command, [...prefix, join(dir, 'scripts/server.mjs'), ...(options.args ?? [])], {
     cwd: dir,
     env: {
       PATH: process.env.PATH,
@@ -83,7 +97,7 @@ export async function startApp(env: Record<string, string | undefined> = {}): Pr
     });
 
   const started = await Promise.race([
-    waitForLog((l) => l.event === 'server_started', 60_000),
+    waitForLog((l) => l.event === 'server_started', options.startTimeoutMs ?? 60_000),
     exited.then((code) => {
       throw new Error(`server exited with ${code} before listening: ${stdout.join('\n')}\n${stderr.join('')}`);
     }),
@@ -94,6 +108,7 @@ export async function startApp(env: Record<string, string | undefined> = {}): Pr
     port,
     process: child,
     stdout,
+    stderr: () => stderr.join(''),
     logs,
     waitForLog,
     async stop(signal = 'SIGTERM') {

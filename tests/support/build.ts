@@ -10,7 +10,7 @@ export const PROJECT_ROOT = new URL('../..', import.meta.url).pathname.replace(/
 
 // What a production build depends on. Tests build a private copy so a running
 // test server never sees its .next rewritten by another build.
-const BUILD_INPUTS = ['app', 'lib', 'public', 'middleware.ts', 'instrumentation.ts', 'next.config.ts', 'tsconfig.json', 'package.json', 'package-lock.json', 'scripts/server.mjs'];
+const BUILD_INPUTS = ['app', 'lib', 'server', 'public', 'middleware.ts', 'instrumentation.ts', 'next.config.ts', 'tsconfig.json', 'package.json', 'package-lock.json', 'scripts/server.mjs', 'scripts/build-server.mjs'];
 
 async function listFiles(path: string): Promise<string[]> {
   const info = await stat(path).catch(() => undefined);
@@ -79,6 +79,8 @@ export async function ensureBuild(): Promise<string> {
       maxBuffer: 64 * 1024 * 1024,
       timeout: 600_000,
     });
+    // The rest of `npm run build`: the front door bundle scripts/server.mjs runs.
+    await run(process.execPath, [join(dir, 'scripts/build-server.mjs')], { cwd: dir, maxBuffer: 16 * 1024 * 1024, timeout: 300_000 });
     await writeFile(done, '');
     return dir;
   } finally {

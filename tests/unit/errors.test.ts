@@ -30,6 +30,11 @@ const DOCUMENTED: Record<ErrorCode, number> = {
   upstream_quota_cooloff: 503,
   not_found: 404,
   internal_error: 500,
+  bad_request: 400,
+  permanent_redirect: 308,
+  request_timeout: 408,
+  headers_too_large: 431,
+  too_many_connections: 503,
 };
 
 describe('the error table', () => {
