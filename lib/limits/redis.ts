@@ -97,15 +97,10 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
     return `${this.prefix}${policy.name}:${key}`;
   }
 
-  distinct(key: string, member: string, policy: DistinctPolicy): Promise<DistinctResult> {
-    return redisDistinct(this.runner, this.keyFor(key, policy), member, policy);
-  }
-
-  trend(key: string, policy: TrendPolicy): Promise<TrendResult> {
-    return redisTrend(this.runner, this.keyFor(key, policy), policy);
-  }
-
+  // The observation operations (lib/limits/redis-observations.ts), through the same script runner.
   private readonly runner: ScriptRunner = (s, key, args) => this.run(s, key, args);
+  readonly distinct = (key: string, member: string, p: DistinctPolicy): Promise<DistinctResult> => redisDistinct(this.runner, this.keyFor(key, p), member, p);
+  readonly trend = (key: string, p: TrendPolicy): Promise<TrendResult> => redisTrend(this.runner, this.keyFor(key, p), p);
 
   async hit(key: string, policy: RatePolicy): Promise<RateLimitResult> {
     return (await this.check(key, policy)).result;
