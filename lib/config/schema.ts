@@ -171,7 +171,7 @@ export const envSchema = z.object({
   ANOMALY_COOLOFF_SECONDS: intIn(1, 86_400, 900),
   RATE_LIMIT_TOKEN_DAILY: policy('token_daily', 200, 86_400),
   RATE_LIMIT_GLOBAL: policy('global', 1000, 60),
-  UPSTREAM_QUOTA_COOLOFF_SECONDS: intIn(1, 3600, 60),
+  UPSTREAM_QUOTA_COOLOFF_SECONDS: intIn(0, 3600, 60),
   PLANS: list([]),
   CLERK_PLAN_CLAIM: optionalString.pipe(
     z

@@ -12,6 +12,7 @@ import { refuse } from '../pipeline/refuse';
  * asks the store at most once per second while the circuit is closed (and not
  * at all while it knows it open): one round trip per request would cost every
  * request the Redis latency, for a state that changes a few times a day.
+ * `UPSTREAM_QUOTA_COOLOFF_SECONDS=0` turns the circuit off.
  */
 
 /** How long an instance trusts a "closed" answer from the store. */
@@ -45,6 +46,7 @@ export const quotaCircuitGuard: GuardFactory = (config) => {
     name: 'quota_circuit',
     refuses: ['upstream_quota_cooloff'],
     async run(ctx) {
+      if (circuit.windowMs === 0) return undefined;
       const now = ctx.rt.now();
       if (now >= openUntil && now >= closedUntil) {
         const state = await ctx.rt.store.peek('upstream', circuit);

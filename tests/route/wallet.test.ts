@@ -158,6 +158,14 @@ describe('quota circuit (UPSTREAM_QUOTA_COOLOFF_SECONDS)', () => {
     }
   });
 
+  it('UPSTREAM_QUOTA_COOLOFF_SECONDS=0 turns it off: every request goes upstream', async () => {
+    h.configure({ UPSTREAM_QUOTA_COOLOFF_SECONDS: '0' });
+    h.upstream.setMode('quota');
+    for (let i = 0; i < 3; i++) expect((await call(POST, tokenRequest())).body?.error).toBe('upstream_rate_limited');
+    expect(h.upstream.requests).toHaveLength(3);
+    expect(h.events('quota_circuit_open')).toEqual([]);
+  });
+
   it('20 simultaneous requests meeting an exhausted quota open it once', async () => {
     h.configure();
     h.upstream.setMode('quota');

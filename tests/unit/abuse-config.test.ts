@@ -35,7 +35,7 @@ describe('refused settings name the variable, never the value', () => {
     ['zero networks', { ANOMALY_MAX_NETWORKS: '0' }, 'ANOMALY_MAX_NETWORKS', /./],
     ['a daily quota that is not LIMIT/WINDOW', { RATE_LIMIT_TOKEN_DAILY: CANARY }, 'RATE_LIMIT_TOKEN_DAILY', /LIMIT\/WINDOW_SECONDS/],
     ['a global breaker of zero', { RATE_LIMIT_GLOBAL: '0/60' }, 'RATE_LIMIT_GLOBAL', /at least 1/],
-    ['a cool-off of zero', { UPSTREAM_QUOTA_COOLOFF_SECONDS: '0' }, 'UPSTREAM_QUOTA_COOLOFF_SECONDS', /./],
+    ['a cool-off past an hour', { UPSTREAM_QUOTA_COOLOFF_SECONDS: '3601' }, 'UPSTREAM_QUOTA_COOLOFF_SECONDS', /./],
     ['a plan name with a dash', { PLANS: 'pro-plus' }, 'PLANS', /a-z 0-9 _/],
     ['a plan whose variables would collide with the daily ones', { PLANS: 'daily_x' }, 'PLANS', /daily/],
     ['a plan policy that is not LIMIT/WINDOW', { PLANS: 'pro', RATE_LIMIT_TOKEN_PRO: CANARY }, 'RATE_LIMIT_TOKEN_PRO', /LIMIT\/WINDOW_SECONDS/],
