@@ -23,6 +23,10 @@ export default function config(phase: string): NextConfig {
     // API shape and always to a same-origin relative Location.
     skipTrailingSlashRedirect: true,
     reactStrictMode: true,
+    // The call supervisor's sideband client (lib/calls/sideband.ts): bundled, ws loses its
+    // optional native helpers and every masked client frame throws
+    // (websockets/ws#2288); loaded from node_modules it falls back to its JavaScript masking.
+    serverExternalPackages: ['ws'],
     async headers() {
       return [
         {

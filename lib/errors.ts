@@ -54,6 +54,9 @@ export const ERRORS = {
   upstream_rejected: { status: 502, message: 'The voice service rejected the session settings.', event: 'upstream_error', level: 'warn' },
   upstream_timeout: { status: 504, message: 'The voice service did not answer in time. Try again shortly.', event: 'upstream_error', level: 'error' },
   upstream_rate_limited: { status: 503, message: 'The voice service is busy or out of quota. Retry later.', event: 'upstream_error', level: 'error' },
+  sdp_invalid: { status: 400, message: 'The call offer (SDP) is invalid.', event: 'input_validation_failed', level: 'warn' },
+  call_limit_reached: { status: 429, message: 'Too many calls are open. End one, or retry after the time in the Retry-After header.', event: 'rate_limit_exceeded', level: 'warn' },
+  minutes_exhausted: { status: 429, message: 'No call minutes are left for today. Retry after the time in the Retry-After header.', event: 'rate_limit_exceeded', level: 'warn' },
   geo_blocked: { status: 403, message: 'This service is not available in your region.', event: 'geo_blocked', level: 'warn' },
   denied: { status: 403, message: 'Access to this service has been denied. Contact the operator.', event: 'access_denied', level: 'warn' },
   anomaly_cooloff: {

@@ -23,6 +23,10 @@ export const SECURITY_EVENTS = [
   'internal_error',
   'rate_limit_store_degraded',
   'rate_limit_store_recovered',
+  'call_started',
+  'call_ended',
+  'call_override_blocked',
+  'call_supervisor_error',
   // Abuse controls (README "Abuse controls").
   'geo_blocked',
   'access_denied',

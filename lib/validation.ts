@@ -59,37 +59,59 @@ function describeKeys(keys: readonly PropertyKey[]): string {
   return keys.length > 3 ? `${shown.join(', ')} and ${keys.length - 3} more` : shown.join(', ');
 }
 
+type SchemaConfig = Pick<AppConfig, 'voices' | 'models' | 'defaultVoice' | 'defaultModel'>;
+
+/** The token request's fields against one configuration's allowlists. */
+function tokenFields(config: SchemaConfig) {
+  return {
+    voice: z.enum(config.voices as [string, ...string[]], { error: `must be one of: ${config.voices.join(', ')}` }).optional(),
+    model: z.enum(config.models as [string, ...string[]], { error: `must be one of: ${config.models.join(', ')}` }).optional(),
+    instructions: z
+      .string({ error: 'must be a string' })
+      .max(MAX_RAW_INSTRUCTIONS_CHARS, { error: `must be at most ${MAX_INSTRUCTIONS_CHARS} characters` })
+      .transform(sanitizeInstructions)
+      .refine((v) => codePoints(v) <= MAX_INSTRUCTIONS_CHARS, {
+        error: `must be at most ${MAX_INSTRUCTIONS_CHARS} characters`,
+      })
+      .optional(),
+  };
+}
+
+const objectError = { error: (issue: { code: string; keys?: readonly PropertyKey[] }) => (issue.code === 'unrecognized_keys' ? `unknown field(s): ${describeKeys(issue.keys ?? [])}` : 'body must be a JSON object') };
+
+/** The defaults filled in: what the rest of the route works with. */
+function tokenRequestOf(config: SchemaConfig, body: { voice?: string; model?: string; instructions?: string }): TokenRequest {
+  return {
+    voice: body.voice ?? config.defaultVoice,
+    model: body.model ?? config.defaultModel,
+    ...(body.instructions ? { instructions: body.instructions } : {}),
+  };
+}
+
 /** Builds the request schema for one configuration (once, at start). */
-export function createTokenRequestSchema(config: Pick<AppConfig, 'voices' | 'models' | 'defaultVoice' | 'defaultModel'>) {
-  return z
-    .strictObject({
-      voice: z.enum(config.voices as [string, ...string[]], { error: `must be one of: ${config.voices.join(', ')}` }).optional(),
-      model: z.enum(config.models as [string, ...string[]], { error: `must be one of: ${config.models.join(', ')}` }).optional(),
-      instructions: z
-        .string({ error: 'must be a string' })
-        .max(MAX_RAW_INSTRUCTIONS_CHARS, { error: `must be at most ${MAX_INSTRUCTIONS_CHARS} characters` })
-        .transform(sanitizeInstructions)
-        .refine((v) => codePoints(v) <= MAX_INSTRUCTIONS_CHARS, {
-          error: `must be at most ${MAX_INSTRUCTIONS_CHARS} characters`,
-        })
-        .optional(),
-    }, { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field(s): ${describeKeys(issue.keys)}` : 'body must be a JSON object') })
-    .transform(
-      (body): TokenRequest => ({
-        voice: body.voice ?? config.defaultVoice,
-        model: body.model ?? config.defaultModel,
-        ...(body.instructions ? { instructions: body.instructions } : {}),
-      }),
-    );
+export function createTokenRequestSchema(config: SchemaConfig) {
+  return z.strictObject(tokenFields(config), objectError).transform((body) => tokenRequestOf(config, body));
 }
 
 export type TokenRequestSchema = ReturnType<typeof createTokenRequestSchema>;
 
+/** A call request (POST /api/realtime/calls): the token request's fields plus the SDP offer, checked as text by lib/sdp.ts. */
+export interface CallRequest {
+  readonly request: TokenRequest;
+  readonly sdp: string;
+}
+
+/** The call request schema: the token fields, the same allowlists, plus `sdp`. */
+export function createCallRequestSchema(config: SchemaConfig, maxSdpChars: number): z.ZodType<CallRequest, unknown> {
+  const sdp = z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).max(maxSdpChars, { error: `must be at most ${maxSdpChars} characters` });
+  return z.strictObject({ ...tokenFields(config), sdp }, objectError).transform((body) => ({ request: tokenRequestOf(config, body), sdp: body.sdp }));
+}
+
 /** Validates a parsed JSON body; issues name fields and never echo values. */
-export function validateTokenRequest(
-  schema: TokenRequestSchema,
+export function validateTokenRequest<T = TokenRequest>(
+  schema: z.ZodType<T, unknown>,
   body: unknown,
-): { ok: true; value: TokenRequest } | { ok: false; issues: ValidationIssue[] } {
+): { ok: true; value: T } | { ok: false; issues: ValidationIssue[] } {
   const parsed = schema.safeParse(body);
   if (parsed.success) return { ok: true, value: parsed.data };
   return {

@@ -12,11 +12,16 @@
  * and every request received is kept in `server.requests` (method, url,
  * headers, parsed body) so tests can assert exactly what reached upstream.
  *
+ * The calls endpoints (`/v1/realtime/calls`, `/v1/live/sessions`, their
+ * hang-ups and sidebands) live in scripts/mock-openai-calls.mjs, reachable as
+ * `server.calls`.
+ *
  * Run directly (`node scripts/mock-openai.mjs [port]`) it prints its base URL.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
+import { createCallsStandIn } from './mock-openai-calls.mjs';
 
 const REALTIME_MODELS = new Set(['gpt-realtime', 'gpt-realtime-mini', 'gpt-4o-realtime-preview', 'gpt-4o-mini-realtime-preview']);
 const REALTIME_VOICES = new Set(['alloy', 'ash', 'ballad', 'coral', 'echo', 'sage', 'shimmer', 'verse', 'marin', 'cedar']);
@@ -47,12 +52,17 @@ function openaiError(res, status, message, type, code, param = null, headers = {
  * Starts the stand-in.
  * @param {{ port?: number, apiKey?: string, mode?: string }} [options]
  *   apiKey: the only server key accepted (default: any key that starts with "sk-")
- * @returns {Promise<import('node:http').Server & { baseUrl: string, requests: any[], setMode(m: string): void, close(): Promise<void> }>}
+ * @returns {Promise<import('node:http').Server & { baseUrl: string, requests: any[], calls: ReturnType<typeof createCallsStandIn>, setMode(m: string): void, close(): Promise<void> }>}
  */
 export async function startMockOpenAI(options = {}) {
   let mode = options.mode ?? 'ok';
   const requests = [];
   const sockets = new Set();
+  const keyOk = (req) => {
+    const auth = req.headers.authorization ?? '';
+    return options.apiKey ? auth === `Bearer ${options.apiKey}` : /^Bearer sk-\S+$/.test(auth);
+  };
+  const calls = createCallsStandIn({ mode: () => mode, keyOk, json: openaiError });
   const server = createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
@@ -65,9 +75,10 @@ export async function startMockOpenAI(options = {}) {
         body = undefined;
       }
       requests.push({ method: req.method, url: req.url, headers: req.headers, body, raw });
-      respond(req, res, body);
+      if (!calls.handle(req, res, raw, body)) respond(req, res, body);
     });
   });
+  server.on('upgrade', calls.upgrade);
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -77,8 +88,6 @@ export async function startMockOpenAI(options = {}) {
     if (req.method !== 'POST' || req.url !== '/v1/realtime/client_secrets') {
       return openaiError(res, 404, `Invalid URL (${req.method} ${req.url})`, 'invalid_request_error', null);
     }
-    const auth = req.headers.authorization ?? '';
-    const keyOk = options.apiKey ? auth === `Bearer ${options.apiKey}` : /^Bearer sk-\S+$/.test(auth);
     switch (mode) {
       case 'hang':
         return; // never answers; the client's deadline must fire
@@ -106,7 +115,7 @@ export async function startMockOpenAI(options = {}) {
       default:
         break;
     }
-    if (!keyOk) return openaiError(res, 401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key');
+    if (!keyOk(req)) return openaiError(res, 401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key');
     const session = body?.session;
     if (!session || session.type !== 'realtime') {
       return openaiError(res, 400, "Missing required parameter: 'session.type'.", 'invalid_request_error', 'missing_required_parameter', 'session.type');
@@ -156,10 +165,12 @@ export async function startMockOpenAI(options = {}) {
   return Object.assign(server, {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     requests,
+    calls,
     setMode(next) {
       mode = next;
     },
-    close() {
+    async close() {
+      await calls.close();
       for (const s of sockets) s.destroy();
       return new Promise((resolve) => closeServer(() => resolve()));
     },

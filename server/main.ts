@@ -4,6 +4,7 @@ import type { Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import next from 'next';
+import { callsOf } from '@/lib/calls';
 import { ConfigError, type AppConfig } from '@/lib/config';
 import { getRuntime, type Runtime } from '@/lib/runtime';
 import type { SecurityEvent } from '@/lib/security-logger';
@@ -153,6 +154,10 @@ export async function main(options: MainOptions): Promise<Server> {
   /** Ends the limiter store once the last request is done: with REDIS_URL, QUIT instead of a dropped connection. */
   async function closeLimiterStore(): Promise<void> {
     try {
+      // Without Redis no other instance knows this process's calls: hang them up now rather
+      // than leave them to OpenAI's 60-minute limit. With Redis their deadlines are recorded
+      // and the other instances' sweepers end them (lib/calls/supervisor.ts).
+      if (runtime.config.redisUrl === undefined) await callsOf(runtime).close('upstream');
       await runtime.store.close();
     } catch {
       // Exiting anyway; the grace timer below bounds a store that hangs.

@@ -1,9 +1,10 @@
 'use client';
 
 import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
-import { explainCallFailure, explainTokenFailure, type Explanation } from './messages';
-import { requestToken, type RateLimitInfo, type TokenFailure } from './token-client';
-import { CallError, startRealtimeCall, type RealtimeCall } from './webrtc';
+import { startServerCall, watchCallEnd, type EndReason, type ServerCall } from './calls-client';
+import { explainCallEnd, explainCallFailure, explainTokenFailure, type Explanation } from './messages';
+import { requestToken, type RateLimitInfo, type TokenFailure, type TokenRequestBody } from './token-client';
+import { CallError, startRealtimeCall, type CallHandlers, type RealtimeCall } from './webrtc';
 
 /** What the server tells the page, read from lib/config.ts at request time (app/page.tsx). */
 export interface VoicePageConfig {
@@ -14,6 +15,8 @@ export interface VoicePageConfig {
   readonly maxInstructionsChars: number;
   /** OPENAI_BASE_URL is not the OpenAI API: keys come from a stand-in and cannot open a call. */
   readonly demoUpstream: boolean;
+  /** REALTIME_MODE: `calls` sends the offer to this server (app/voice/calls-client.ts); otherwise an ephemeral key. */
+  readonly mode: 'ephemeral' | 'calls' | 'both';
 }
 
 export interface VoiceAppProps {
@@ -25,7 +28,7 @@ export interface VoiceAppProps {
   readonly account: ReactNode;
 }
 
-type Phase = 'idle' | 'requesting' | 'connecting' | 'live' | 'demo' | 'error';
+type Phase = 'idle' | 'requesting' | 'connecting' | 'live' | 'demo' | 'ended' | 'error';
 
 interface Problem extends Explanation {
   readonly code: string;
@@ -43,7 +46,21 @@ interface SessionInfo {
   readonly traceId: string;
 }
 
+/** A call the server placed (calls mode). */
+interface CallInfo {
+  readonly callId: string;
+  /** Epoch ms. */
+  readonly endsAt: number;
+  readonly traceId: string;
+}
+
+interface Ending extends Explanation {
+  readonly reason: EndReason | 'unknown';
+}
+
 const TOKEN_URL = '/api/realtime/token';
+/** No trace id exists for failures before any request reached the server. */
+const NO_TRACE = 'none (nothing reached the server)';
 const BUSY: ReadonlySet<Phase> = new Set(['requesting', 'connecting', 'live', 'demo']);
 
 /** Epoch ms, refreshed every second while `active`. */
@@ -74,6 +91,8 @@ function statusText(phase: Phase, signedIn: boolean, waiting: boolean): string {
       return 'Live. Speak now; press Stop to hang up.';
     case 'demo':
       return 'Session key issued. Demo upstream: no audio.';
+    case 'ended':
+      return 'The call ended. See why below.';
     case 'error':
       return waiting ? 'Start failed. Wait for the countdown below.' : 'Start failed. See the message below.';
   }
@@ -94,20 +113,27 @@ export function VoiceApp({ config, getCredential, signedIn, account }: VoiceAppP
   const [rateLimit, setRateLimit] = useState<RateLimitInfo | undefined>();
   const [problem, setProblem] = useState<Problem | null>(null);
   const [lastEvent, setLastEvent] = useState<string | undefined>();
+  const [serverCall, setServerCall] = useState<CallInfo | null>(null);
+  const [ending, setEnding] = useState<Ending | null>(null);
   const callRef = useRef<RealtimeCall | null>(null);
+  const serverCallRef = useRef<ServerCall | null>(null);
+  const watchRef = useRef<{ check(): void; stop(): void } | null>(null);
   const audioRef = useRef<HTMLAudioElement>(null);
   // Each Start gets a number; answers for an older one (after Stop) are dropped.
   const runRef = useRef(0);
 
-  const now = useNow(session !== null || problem?.retryAt !== undefined);
+  const now = useNow(session !== null || serverCall !== null || problem?.retryAt !== undefined);
   const waiting = problem?.retryAt !== undefined && problem.retryAt > now;
   const busy = BUSY.has(phase);
 
   useEffect(() => () => callRef.current?.hangUp(), []);
 
   function hangUp() {
+    watchRef.current?.stop();
+    watchRef.current = null;
     callRef.current?.hangUp();
     callRef.current = null;
+    serverCallRef.current = null;
   }
 
   function fail(problemValue: Problem) {
@@ -116,35 +142,37 @@ export function VoiceApp({ config, getCredential, signedIn, account }: VoiceAppP
     setPhase('error');
   }
 
+  /** The server refused (token or call): its code in plain words, the Retry-After countdown, field issues. */
+  function refused({ failure, traceId }: { readonly failure: TokenFailure; readonly traceId: string }) {
+    fail({
+      ...explainTokenFailure(failure),
+      code: failure.code,
+      traceId,
+      // A call slot frees as soon as the user ends another call; its Retry-After is only the
+      // latest it frees by itself, so it does not lock Start.
+      retryAt: failure.retryAfterSeconds !== undefined && failure.code !== 'call_limit_reached' ? Date.now() + failure.retryAfterSeconds * 1000 : undefined,
+      issues: failure.issues,
+    });
+  }
+
   async function start() {
     const run = ++runRef.current;
     const current = () => run === runRef.current;
     setProblem(null);
     setSession(null);
+    setServerCall(null);
+    setEnding(null);
     setLastEvent(undefined);
+    const text = instructions.trim();
+    const body: TokenRequestBody = { voice, model, ...(text ? { instructions: text } : {}) };
+    if (config.mode === 'calls') return startCall(current, body);
     setPhase('requesting');
 
-    let credential: string | null = null;
-    try {
-      credential = await getCredential();
-    } catch {
-      credential = null;
-    }
-    const text = instructions.trim();
-    const result = await requestToken({ url: TOKEN_URL, credential, body: { voice, model, ...(text ? { instructions: text } : {}) } });
+    const credential = await safeCredential();
+    const result = await requestToken({ url: TOKEN_URL, credential, body });
     if (!current()) return;
     if (result.rateLimit) setRateLimit(result.rateLimit);
-    if (!result.ok) {
-      const { failure } = result;
-      fail({
-        ...explainTokenFailure(failure),
-        code: failure.code,
-        traceId: result.traceId,
-        retryAt: failure.retryAfterSeconds !== undefined ? Date.now() + failure.retryAfterSeconds * 1000 : undefined,
-        issues: failure.issues,
-      });
-      return;
-    }
+    if (!result.ok) return refused(result);
 
     const { token, traceId } = result;
     setSession({ expiresAt: token.expiresAt * 1000, sessionId: token.sessionId, model: token.model, voice: token.voice, traceId });
@@ -173,25 +201,86 @@ export function VoiceApp({ config, getCredential, signedIn, account }: VoiceAppP
     }
   }
 
+  async function safeCredential(): Promise<string | null> {
+    try {
+      return await getCredential();
+    } catch {
+      return null;
+    }
+  }
+
+  /** Calls mode: the server places the call; the page shows its time left and, when the server ends it, why. */
+  async function startCall(current: () => boolean, body: TokenRequestBody) {
+    setPhase('connecting');
+    const handlers: CallHandlers = {
+      onConnectionState(state) {
+        if (!current()) return;
+        if (state === 'connected') setPhase('live');
+        else if (state === 'failed' || state === 'closed' || state === 'disconnected') watchRef.current?.check();
+      },
+      onServerEvent(type) {
+        if (current()) setLastEvent(type);
+      },
+      onChannelClosed() {
+        if (current()) watchRef.current?.check();
+      },
+    };
+    let result;
+    try {
+      result = await startServerCall({ credential: safeCredential, body, audio: audioRef.current!, handlers });
+    } catch (error) {
+      if (!current()) return;
+      const kind = error instanceof CallError ? error.kind : 'connection_failed';
+      fail({ ...explainCallFailure(kind, error instanceof CallError ? error.status : undefined), code: kind, traceId: NO_TRACE });
+      return;
+    }
+    if (!current()) {
+      if (result.ok) void result.call.end();
+      return;
+    }
+    if (result.rateLimit) setRateLimit(result.rateLimit);
+    if (!result.ok) return refused(result);
+    const { call } = result;
+    callRef.current = call;
+    serverCallRef.current = call;
+    setServerCall({ callId: call.callId, endsAt: call.endsAt * 1000, traceId: call.traceId });
+    watchRef.current = watchCallEnd(call, (status) => {
+      if (!current()) return;
+      hangUp();
+      setEnding({ ...explainCallEnd(status.reason), reason: status.reason ?? 'unknown' });
+      setPhase('ended');
+    });
+  }
+
   function stop() {
     runRef.current++;
+    void serverCallRef.current?.end();
     hangUp();
+    setServerCall(null);
     setSession(null);
     setLastEvent(undefined);
     setPhase('idle');
   }
 
   const keySeconds = session ? secondsUntil(session.expiresAt, now) : 0;
+  const callSeconds = serverCall ? secondsUntil(serverCall.endsAt, now) : 0;
+  const callsMode = config.mode === 'calls';
   const instructionsId = `${ids}-instructions`;
 
   return (
     <main className="app">
       <header className="masthead">
         <h1>Realtime voice</h1>
-        <p>Talk to an OpenAI Realtime model. This server mints a short-lived key for each session.</p>
+        <p>
+          {callsMode
+            ? 'Talk to an OpenAI Realtime model. This server places each call for you; your browser never holds a key.'
+            : 'Talk to an OpenAI Realtime model. This server mints a short-lived key for each session.'}
+        </p>
         {config.demoUpstream && (
           <p className="badge" data-testid="demo-badge">
-            Demo upstream: keys come from a local stand-in for OpenAI, so there is no audio.
+            {callsMode
+              ? 'Demo upstream: a local stand-in for OpenAI answers the call, so it connects but there is no audio.'
+              : 'Demo upstream: keys come from a local stand-in for OpenAI, so there is no audio.'}
           </p>
         )}
       </header>
@@ -266,6 +355,13 @@ export function VoiceApp({ config, getCredential, signedIn, account }: VoiceAppP
           </div>
         )}
 
+        {ending && (
+          <div className="notice" data-testid="call-ended" data-reason={ending.reason}>
+            <h3>{ending.title}</h3>
+            <p>{ending.detail}</p>
+          </div>
+        )}
+
         {problem && (
           <div className="problem" data-code={problem.code}>
             <div role="alert">
@@ -299,6 +395,16 @@ export function VoiceApp({ config, getCredential, signedIn, account }: VoiceAppP
         )}
 
         <dl className="facts">
+          {serverCall && (
+            <>
+              <dt>Call ends</dt>
+              <dd data-testid="call-time-left">{phase === 'ended' ? 'ended' : `in ${callSeconds} s`}</dd>
+              <dt>Trace id</dt>
+              <dd>
+                <code data-testid="session-trace-id">{serverCall.traceId}</code>
+              </dd>
+            </>
+          )}
           {session && (
             <>
               <dt>Key expires</dt>

@@ -104,6 +104,18 @@ const BY_CODE: Readonly<Record<ErrorCode | ClientFailureCode, Explanation>> = {
     title: 'The page called the token server the wrong way',
     detail: 'Reload the page; if it keeps happening, report it with the trace id.',
   },
+  sdp_invalid: {
+    title: 'The browser’s call offer was refused',
+    detail: 'The server could not accept the browser’s WebRTC offer. Reload the page and try again; if it keeps happening, report it with the trace id.',
+  },
+  call_limit_reached: {
+    title: 'You already have the most calls open',
+    detail: 'End a call in another tab or window, or wait for the countdown, then press Start again.',
+  },
+  minutes_exhausted: {
+    title: 'No call minutes left for today',
+    detail: 'You have used today’s call minutes. Start works again when the countdown ends.',
+  },
   not_found: {
     title: 'The token server was not found at this address',
     detail: 'The page and the server do not match. Reload the page; if it keeps happening, contact the operator.',
@@ -190,5 +202,26 @@ export function explainCallFailure(kind: CallFailureKind, status?: number): Expl
       return { title: 'OpenAI sent an answer the browser could not use', detail: 'Press Start to try again.' };
     case 'connection_failed':
       return { title: 'The audio connection dropped', detail: 'Press Start to reconnect.' };
+  }
+}
+
+/** Why the server ended a call (GET /api/realtime/calls/<id>), in plain words. */
+export function explainCallEnd(reason: 'client' | 'max_duration' | 'override' | 'budget' | 'upstream' | null): Explanation {
+  switch (reason) {
+    case 'max_duration':
+      return { title: 'The call reached its time limit', detail: 'Calls on this service end after a set time. Press Start to begin a new one.' };
+    case 'budget':
+      return { title: 'Your call minutes for today ran out', detail: 'The call ended when your remaining minutes were used up. Start works again once minutes free up.' };
+    case 'override':
+      return {
+        title: 'The call was ended because its settings were changed',
+        detail: 'Something in this browser tried to change the call’s instructions or tools, which this service does not allow.',
+      };
+    case 'upstream':
+      return { title: 'The voice service ended the call', detail: 'Press Start to begin a new one.' };
+    case 'client':
+      return { title: 'The call was ended from another tab or device', detail: 'Press Start to begin a new one.' };
+    default:
+      return { title: 'The call ended', detail: 'Press Start to begin a new one.' };
   }
 }

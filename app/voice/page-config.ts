@@ -21,5 +21,6 @@ export function voicePageConfig(cfg: AppConfig): VoicePageConfig {
     defaultModel: cfg.defaultModel,
     maxInstructionsChars: MAX_INSTRUCTIONS_CHARS,
     demoUpstream: cfg.openai.baseUrl !== OPENAI_API_BASE_URL,
+    mode: cfg.calls.mode,
   };
 }

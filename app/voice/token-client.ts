@@ -114,33 +114,41 @@ function readIssues(body: Record<string, unknown>): TokenFailure['issues'] {
     .slice(0, 10);
 }
 
+/** A JSON answer read in full: the body (undefined when not JSON), its trace id and rate-limit state. */
+export type JsonAnswer =
+  | { readonly ok: true; readonly res: Response; readonly body: unknown; readonly traceId: string; readonly rateLimit?: RateLimitInfo }
+  | { readonly ok: false; readonly failure: TokenFailure; readonly traceId: string };
+
 /**
- * Asks the server for an ephemeral key.
- * @returns the key with its expiry and rate-limit state, or a failure value
+ * Sends one request to the server with the credential and a fresh trace
+ * context; a network failure, a refused preflight or an abort is a value.
  */
-export async function requestToken(options: RequestTokenOptions): Promise<TokenResult> {
-  const fetchImpl = options.fetchImpl ?? fetch;
+export async function sendJson(
+  url: string,
+  init: { method: string; credential: string | null; body?: unknown; fetchImpl?: typeof fetch; signal?: AbortSignal; keepalive?: boolean },
+): Promise<JsonAnswer> {
+  const fetchImpl = init.fetchImpl ?? fetch;
   const trace = newTraceparent();
-  const headers: Record<string, string> = { 'Content-Type': 'application/json', traceparent: trace.header };
-  if (options.credential) headers.Authorization = `Bearer ${options.credential}`;
+  const headers: Record<string, string> = { traceparent: trace.header };
+  if (init.body !== undefined) headers['Content-Type'] = 'application/json';
+  if (init.credential) headers.Authorization = `Bearer ${init.credential}`;
 
   let res: Response;
   try {
-    res = await fetchImpl(options.url, {
-      method: 'POST',
+    res = await fetchImpl(url, {
+      method: init.method,
       headers,
-      body: JSON.stringify(options.body),
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
       cache: 'no-store',
       redirect: 'error',
-      signal: options.signal,
+      signal: init.signal,
+      keepalive: init.keepalive,
     });
   } catch (error) {
     const errorName = error instanceof Error ? error.name : 'Error';
     return { ok: false, traceId: trace.traceId, failure: { status: 0, code: 'network_error', errorName } };
   }
-
   const headerTrace = res.headers.get('x-trace-id');
-  const rateLimit = readRateLimit(res.headers);
   let body: unknown;
   try {
     body = await res.json();
@@ -149,23 +157,33 @@ export async function requestToken(options: RequestTokenOptions): Promise<TokenR
   }
   const bodyTrace = isRecord(body) && typeof body.traceId === 'string' ? body.traceId : null;
   const traceId = [bodyTrace, headerTrace].find((t): t is string => t !== null && TRACE_ID.test(t)) ?? trace.traceId;
+  return { ok: true, res, body, traceId, rateLimit: readRateLimit(res.headers) };
+}
 
+/** The failure value of an answer that is not the expected success: the server's code, Retry-After, field issues. */
+export function failureOf(res: Response, body: unknown): TokenFailure {
+  const code = isRecord(body) && typeof body.error === 'string' ? body.error : 'unknown_error';
+  const retryAfterSeconds = wholeNumber(res.headers.get('retry-after'));
+  return {
+    status: res.status,
+    code,
+    ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+    ...(isRecord(body) ? { issues: readIssues(body) } : {}),
+  };
+}
+
+/**
+ * Asks the server for an ephemeral key.
+ * @returns the key with its expiry and rate-limit state, or a failure value
+ */
+export async function requestToken(options: RequestTokenOptions): Promise<TokenResult> {
+  const answer = await sendJson(options.url, { method: 'POST', credential: options.credential, body: options.body, fetchImpl: options.fetchImpl, signal: options.signal });
+  if (!answer.ok) return answer;
+  const { res, body, traceId, rateLimit } = answer;
   if (res.status === 200) {
     const token = readToken(body);
     if (token) return { ok: true, token, traceId, rateLimit };
     return { ok: false, traceId, rateLimit, failure: { status: res.status, code: 'bad_response' } };
   }
-  const code = isRecord(body) && typeof body.error === 'string' ? body.error : 'unknown_error';
-  const retryAfterSeconds = wholeNumber(res.headers.get('retry-after'));
-  return {
-    ok: false,
-    traceId,
-    rateLimit,
-    failure: {
-      status: res.status,
-      code,
-      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
-      ...(isRecord(body) ? { issues: readIssues(body) } : {}),
-    },
-  };
+  return { ok: false, traceId, rateLimit, failure: failureOf(res, body) };
 }

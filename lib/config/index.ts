@@ -2,6 +2,7 @@ import type { RatePolicy } from '../limits/store';
 import { normalizeOrigin } from '../origin';
 import { abuseConfig, type AbuseConfig } from './abuse';
 import { jwksConfig, jwtConfig, type JwksConfig, type JwtConfig } from './auth';
+import { callsConfig, type CallsConfig } from './calls';
 import { isLoopbackHost, isTlsOrLoopback } from './hosts';
 import { envSchema, type Env } from './schema';
 
@@ -65,6 +66,8 @@ export interface AppConfig extends AbuseConfig {
   readonly clientIpHeader: string | undefined;
   /** The value the front door stamps on every request it forwards (`x-rtg-front-door`). */
   readonly frontDoorMarker: string | undefined;
+  /** The server-side calls path (lib/config/calls.ts). */
+  readonly calls: CallsConfig;
 }
 
 /** Thrown for a bad or missing setting; the message names variables, never values. */
@@ -171,6 +174,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
     clientIpHeader: e.CLIENT_IP_HEADER,
     frontDoorMarker: e.RTG_FRONT_DOOR_MARKER,
+    calls: callsConfig(e),
     ...abuseConfig(e, env, fail),
   };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { RatePolicy } from '../limits/store';
+import { callsEnv } from './calls';
 
 /**
  * The environment schema: every variable the server reads, with its rule and
@@ -182,6 +183,7 @@ export const envSchema = z.object({
   ),
   GUARD_DRY_RUN: list([]),
   RTG_FRONT_DOOR_MARKER: optionalString.pipe(z.string().regex(/^[0-9a-f]{32}$/, 'is set by the front door').optional()),
+  ...callsEnv(optionalString, intIn),
 });
 
 

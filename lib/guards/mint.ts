@@ -1,6 +1,6 @@
 import { createEphemeralKey, UpstreamError, type OpenAIClientOptions } from '../openai';
+import { refuseUpstream } from '../pipeline/failures';
 import type { GuardFactory } from '../pipeline/guard';
-import { refuse } from '../pipeline/refuse';
 
 /**
  * Mints the ephemeral key (lib/openai.ts) and answers with allow-listed
@@ -30,9 +30,7 @@ export const mintGuard: GuardFactory = (config) => {
         return Response.json({ value: key.value, expires_at: key.expires_at, session, traceId: ctx.traceId }, { status: 200 });
       } catch (error) {
         if (!(error instanceof UpstreamError)) throw error;
-        await ctx.onUpstreamFailure?.(error);
-        const headers = error.retryAfterSeconds ? { 'Retry-After': String(error.retryAfterSeconds) } : undefined;
-        return refuse(ctx, error.code, { message: 'OpenAI client_secrets call failed', metadata: { ...error.detail }, headers });
+        return refuseUpstream(ctx, error, 'OpenAI client_secrets call failed');
       }
     },
   };

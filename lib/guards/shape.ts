@@ -1,21 +1,29 @@
 import { BodyTooLargeError, readCapped } from '../body';
+import type { AppConfig } from '../config';
 import type { Ctx } from '../pipeline/context';
-import type { GuardFactory } from '../pipeline/guard';
+import type { Guard, GuardFactory } from '../pipeline/guard';
 import { refuse } from '../pipeline/refuse';
 
 const JSON_CONTENT_TYPE = /^application\/json\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
 
 /**
- * Shape: JSON content type, body within the byte cap. The body is read with
- * the cap, never with an unbounded `req.json()`; the front door has already
- * cut off anything over the cap, and this check holds without it.
+ * A shape guard named `name` whose byte cap is `capOf(config)`: JSON content
+ * type, body within the cap. The body is read with the cap, never with an
+ * unbounded `req.json()`; the front door has already cut off anything over
+ * the cap, and this check holds without it.
  */
-export const shapeGuard: GuardFactory = (config) => {
-  const maxBytes = config.maxBodyBytes;
+export function shapeGuardWith(name: string, capOf: (config: AppConfig) => number): GuardFactory {
+  return (config) => shapeGuardOf(name, capOf(config));
+}
+
+/** The token route's shape: `MAX_BODY_BYTES` (default 16 KiB). */
+export const shapeGuard: GuardFactory = shapeGuardWith('shape', (config) => config.maxBodyBytes);
+
+function shapeGuardOf(name: string, maxBytes: number): Guard {
   const tooLarge = (ctx: Ctx, reason: string) => refuse(ctx, 'body_too_large', { message: 'Request refused before parsing', metadata: { reason, maxBytes } });
   const notJson = (ctx: Ctx, reason: string) => refuse(ctx, 'unsupported_media_type', { message: 'Request refused before parsing', metadata: { reason, maxBytes } });
   return {
-    name: 'shape',
+    name,
     refuses: ['unsupported_media_type', 'body_too_large', 'json_invalid'],
     async run(ctx) {
       const { req } = ctx;
@@ -34,4 +42,4 @@ export const shapeGuard: GuardFactory = (config) => {
       return undefined;
     },
   };
-};
+}

@@ -12,13 +12,13 @@ export interface LuaScript {
   readonly sha: string;
 }
 
-function script(lua: string): LuaScript {
+export function script(lua: string): LuaScript {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
 // Shared preamble: server time in microseconds. Integers up to 2^53 are exact
 // in Lua's doubles; '%.0f' keeps them out of exponent notation in arguments.
-const NOW_US = `
+export const NOW_US = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local function int(n) return string.format('%.0f', n) end

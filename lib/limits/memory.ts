@@ -1,6 +1,7 @@
 import { MemoryObservations, type DistinctPolicy, type DistinctResult, type LocalObservationStore, type TrendPolicy, type TrendResult } from './observations';
+import { MemoryBudgets } from './budget';
 import { expire, push, unpush, type Entry } from './ring';
-import { admitted, peeked, refused, reservation, type Clock, type Reservation, type RatePolicy, type RateLimitResult, type LocalRateLimitStore } from './store';
+import { admitted, peeked, refused, reservation, type Allotment, type Clock, type Reservation, type RatePolicy, type RateLimitResult, type LocalRateLimitStore } from './store';
 
 export interface MemoryStoreOptions {
   /** Most keys tracked at once (default 100 000). */
@@ -39,12 +40,14 @@ export class MemoryRateLimitStore implements LocalRateLimitStore, LocalObservati
   private readonly timer: ReturnType<typeof setInterval> | undefined;
   /** The anomaly detectors' state, bounded by the same `maxKeys` (lib/limits/observations.ts). */
   private readonly observations: MemoryObservations;
+  private readonly budgets: MemoryBudgets;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.maxKeys = options.maxKeys ?? 100_000;
     this.evictionScan = options.evictionScan ?? 16;
     this.now = options.now ?? Date.now;
     this.observations = new MemoryObservations(this.maxKeys);
+    this.budgets = new MemoryBudgets(this.maxKeys, this.now);
     const every = options.sweepIntervalMs ?? 300_000;
     if (every > 0) {
       this.timer = setInterval(() => this.sweep(), every);
@@ -73,6 +76,14 @@ export class MemoryRateLimitStore implements LocalRateLimitStore, LocalObservati
   readonly trendSync = (key: string, p: TrendPolicy): TrendResult => this.observations.trend(key, p, this.now());
   readonly distinct = async (key: string, member: string, p: DistinctPolicy): Promise<DistinctResult> => this.distinctSync(key, member, p);
   readonly trend = async (key: string, p: TrendPolicy): Promise<TrendResult> => this.trendSync(key, p);
+  async draw(key: string, policy: RatePolicy, want: number, min: number): Promise<Allotment> {
+    return this.budgets.draw(key, policy, want, min);
+  }
+
+  /** Synchronous {@link draw} (lib/limits/budget.ts). */
+  drawSync(key: string, policy: RatePolicy, want: number, min: number): Allotment {
+    return this.budgets.draw(key, policy, want, min);
+  }
 
   /** Synchronous {@link reserve}: the admit's time is its identity in the ring. */
   reserveSync(key: string, policy: RatePolicy): Reservation {
@@ -138,6 +149,7 @@ export class MemoryRateLimitStore implements LocalRateLimitStore, LocalObservati
 
   /** Drops every key whose window holds no admits. Runs on the sweep timer. */
   sweep(): number {
+    this.budgets.sweep();
     const now = this.now();
     let dropped = 0;
     for (let entry = this.oldest; entry !== undefined; ) {

@@ -1,8 +1,9 @@
 import Redis from 'ioredis';
 import { DISTINCT_SCRIPT, HIT_SCRIPT, PEEK_SCRIPT, TREND_SCRIPT, type LuaScript } from './lua';
 import type { DistinctPolicy, DistinctResult, ObservationStore, TrendPolicy, TrendResult } from './observations';
+import { DRAW_SCRIPT, drawAnswer, REFUND_SCRIPT } from './redis-budget';
 import { redisDistinct, redisTrend, type ScriptRunner } from './redis-observations';
-import { admitted, peeked, refused, reservation, StoreError, type Reservation, type RatePolicy, type RateLimitResult, type RateLimitStore, type StoreFailure } from './store';
+import { admitted, peeked, refused, reservation, StoreError, type Allotment, type Reservation, type RatePolicy, type RateLimitResult, type RateLimitStore, type StoreFailure } from './store';
 
 /**
  * Exact sliding-window limiting on Redis, with the same semantics and result
@@ -88,7 +89,7 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
     this.client.on('error', () => {});
     // Load the scripts on every (re)connect, so checks are called by SHA.
     this.client.on('ready', () => {
-      for (const { lua } of [HIT_SCRIPT, PEEK_SCRIPT, DISTINCT_SCRIPT, TREND_SCRIPT]) this.client.script('LOAD', lua).catch(() => {});
+      for (const { lua } of [HIT_SCRIPT, PEEK_SCRIPT, DRAW_SCRIPT, REFUND_SCRIPT, DISTINCT_SCRIPT, TREND_SCRIPT]) this.client.script('LOAD', lua).catch(() => {});
     });
   }
 
@@ -122,6 +123,17 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
     const [, size, now, oldest, stamp] = integers(reply, admittedReply ? 5 : 4);
     if (admittedReply) return { result: admitted(policy, policy.limit - size, ceilMs(oldest + windowUs)), stamp: String(stamp) };
     return { result: refused(policy, ceilMs(now), ceilMs(oldest + windowUs - now)), stamp: '' };
+  }
+
+  /** A budget draw (lib/limits/redis-budget.ts); a failed refund keeps the units spent: fail closed. */
+  async draw(key: string, policy: RatePolicy, want: number, min: number): Promise<Allotment> {
+    const redisKey = this.keyFor(key, policy);
+    const reply = await this.run(DRAW_SCRIPT, redisKey, [policy.limit, policy.windowMs * 1000, want, min]);
+    try {
+      return drawAnswer(reply, policy, (stamp, units) => this.run(REFUND_SCRIPT, redisKey, [stamp, units]).then(() => {}, () => {}));
+    } catch (error) {
+      throw new RedisStoreError('error', { cause: error });
+    }
   }
 
   async peek(key: string, policy: RatePolicy): Promise<RateLimitResult> {

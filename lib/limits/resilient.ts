@@ -1,6 +1,6 @@
 import { traceIdFrom, type SecurityLogger } from '../security-logger';
 import type { DistinctPolicy, DistinctResult, LocalObservationStore, ObservationStore, TrendPolicy, TrendResult } from './observations';
-import { failureOf, reservation, type Clock, type Reservation, type LocalRateLimitStore, type RatePolicy, type RateLimitResult, type RateLimitStore, type SharedRateLimitStore } from './store';
+import { allotment, failureOf, reservation, type Allotment, type Clock, type Reservation, type LocalRateLimitStore, type RatePolicy, type RateLimitResult, type RateLimitStore, type SharedRateLimitStore } from './store';
 
 /**
  * The failure policy of the distributed limiter: when the shared
@@ -88,6 +88,35 @@ export class ResilientRateLimitStore implements RateLimitStore, ObservationStore
   }
 
   /**
+   * A budget draw on the shared store, on the fallback while it fails. While
+   * the outage's draws still count, the draw is taken from the fallback first
+   * and the shared store is asked for no more than it granted: the smaller grant wins.
+   */
+  async draw(key: string, policy: RatePolicy, want: number, min: number): Promise<Allotment> {
+    const now = this.now();
+    const down = this.degradedSince !== undefined;
+    if (down && now < this.nextProbeAt) return this.localDraw(key, policy, want, min);
+    let local: Allotment | undefined;
+    if (down || now < this.carryUntil) {
+      local = this.localDraw(key, policy, want, min);
+      if (!local.allowed) return local;
+    }
+    if (down) this.nextProbeAt = now + this.probeIntervalMs;
+    let shared: Allotment;
+    try {
+      shared = await this.primary.draw(key, policy, local?.granted ?? want, min);
+    } catch (error) {
+      this.degraded(error);
+      return local ?? this.localDraw(key, policy, want, min);
+    }
+    this.recovered();
+    if (local === undefined) return shared;
+    const kept = local;
+    await kept.refund(kept.granted - shared.granted);
+    return allotment(shared, shared.granted, async (n) => void (await Promise.all([shared.refund(n), kept.refund(n)])));
+  }
+
+  /**
    * The current state, after pinging the shared store if the last probe is
    * more than `probeIntervalMs` old (so an outage shows up even without
    * traffic, and health checks cannot flood the server). Never throws.
@@ -157,6 +186,11 @@ export class ResilientRateLimitStore implements RateLimitStore, ObservationStore
   private local(op: Op, key: string, policy: RatePolicy): RateLimitResult {
     this.outageWindowMs = Math.max(this.outageWindowMs, policy.windowMs);
     return this.record(op, key, policy);
+  }
+
+  private localDraw(key: string, policy: RatePolicy, want: number, min: number): Allotment {
+    this.outageWindowMs = Math.max(this.outageWindowMs, policy.windowMs);
+    return this.fallback.drawSync(key, policy, want, min);
   }
 
   private record(op: Op, key: string, policy: RatePolicy): RateLimitResult {

@@ -43,7 +43,19 @@ export interface Reservation extends RateLimitResult {
   release(): Promise<void>;
 }
 
-/** Both implementations pass tests/contract/rate-limit-store.contract.test.ts. */
+/**
+ * Units drawn from a budget (call seconds per user per day): the units of
+ * every draw stamped in the last `windowMs` add up to at most `limit`.
+ * `refund(units)` gives back part of the grant (seconds a call did not use);
+ * refunds never add up to more than was granted.
+ */
+export interface Allotment extends RateLimitResult {
+  /** Units granted; 0 when refused. */
+  readonly granted: number;
+  refund(units: number): Promise<void>;
+}
+
+/** Both implementations pass tests/contract/rate-limit-store.contract.test.ts and tests/contract/budget.contract.test.ts. */
 export interface RateLimitStore {
   /** Admits and records one request for `key` if the policy allows it. */
   hit(key: string, policy: RatePolicy): Promise<RateLimitResult>;
@@ -51,6 +63,12 @@ export interface RateLimitStore {
   reserve(key: string, policy: RatePolicy): Promise<Reservation>;
   /** Reports the state for `key` without recording anything. */
   peek(key: string, policy: RatePolicy): Promise<RateLimitResult>;
+  /**
+   * Draws up to `want` units of `policy` (a budget of `limit` units per window)
+   * for `key`: grants min(want, units left) when at least `min` are left, else
+   * refuses and records nothing (`retryAfterMs`: until `min` units are free again).
+   */
+  draw(key: string, policy: RatePolicy, want: number, min: number): Promise<Allotment>;
   /** Releases timers and connections. */
   close(): Promise<void>;
 }
@@ -121,6 +139,25 @@ export interface LocalRateLimitStore extends RateLimitStore {
   hitSync(key: string, policy: RatePolicy): RateLimitResult;
   reserveSync(key: string, policy: RatePolicy): Reservation;
   peekSync(key: string, policy: RatePolicy): RateLimitResult;
+  drawSync(key: string, policy: RatePolicy, want: number, min: number): Allotment;
+}
+
+/**
+ * An allotment for `result` granting `granted` units; `refund(n)` passes
+ * at most the units not yet refunded to `giveBack`.
+ */
+export function allotment(result: RateLimitResult, granted: number, giveBack: (units: number) => Promise<void>): Allotment {
+  let left = result.allowed ? granted : 0;
+  return {
+    ...result,
+    granted: left,
+    refund(units) {
+      const n = Math.min(left, Math.max(0, Math.floor(units)));
+      if (n === 0) return Promise.resolve();
+      left -= n;
+      return giveBack(n);
+    },
+  };
 }
 
 /** A shared store that can be health-checked without recording anything. */

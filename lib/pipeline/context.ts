@@ -1,4 +1,5 @@
 import type { Identity } from '../auth';
+import type { CallBudget } from '../calls/supervisor';
 import { requestClient } from '../client-ip';
 import type { RateLimitResult, Reservation } from '../limits/store';
 import type { Runtime } from '../runtime';
@@ -34,6 +35,10 @@ export interface Ctx {
   dryRun?: string;
   /** Called by the upstream guard with the failure it met (the quota circuit listens). */
   onUpstreamFailure?: (error: unknown) => Promise<void>;
+  /** The validated SDP offer, CRLF lines (calls route, lib/sdp.ts). */
+  offer?: string;
+  /** The slot and seconds drawn for the call being placed (calls route). */
+  callBudget?: CallBudget & { readonly limitedBy: 'max_duration' | 'budget' };
 }
 
 export function createContext(req: Request, rt: Runtime): Ctx {

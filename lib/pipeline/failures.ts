@@ -1,4 +1,5 @@
 import type { RateLimitResult } from '../limits/store';
+import type { UpstreamError } from '../upstream';
 import type { Ctx } from './context';
 import { refuse } from './refuse';
 
@@ -31,4 +32,15 @@ export async function refuseLimited(ctx: Ctx, result: RateLimitResult): Promise<
   });
   await noteFailure(ctx, `rate_limit:${result.policy.name}`);
   return answer;
+}
+
+/**
+ * The catalog answer for a failed upstream call, with Retry-After when OpenAI
+ * asked for a wait; no upstream text. The failure is handed to
+ * `ctx.onUpstreamFailure` first (the quota circuit, lib/guards/quota-circuit.ts).
+ */
+export async function refuseUpstream(ctx: Ctx, error: UpstreamError, message: string): Promise<Response> {
+  await ctx.onUpstreamFailure?.(error);
+  const headers = error.retryAfterSeconds ? { 'Retry-After': String(error.retryAfterSeconds) } : undefined;
+  return refuse(ctx, error.code, { message, metadata: { ...error.detail }, headers });
 }

@@ -15,7 +15,14 @@ export type Handler = (req: Request) => Promise<Response>;
  * An unexpected error becomes a 500 with a trace id; a configuration that
  * cannot load becomes a 503.
  */
-export function pipeline(factories: readonly GuardFactory[], options: { unavailable?: () => Response } = {}): Handler {
+export interface PipelineOptions {
+  /** The answer when the configuration cannot load. */
+  readonly unavailable?: () => Response;
+  /** Whether this configuration serves the route at all; otherwise every request is a plain 404 (REALTIME_MODE). */
+  readonly servedWhen?: (config: AppConfig) => boolean;
+}
+
+export function pipeline(factories: readonly GuardFactory[], options: PipelineOptions = {}): Handler {
   const built = new WeakMap<AppConfig, ReadonlyArray<{ guard: Guard; dry: boolean }>>();
   return async (req) => {
     let rt: Runtime;
@@ -30,6 +37,7 @@ export function pipeline(factories: readonly GuardFactory[], options: { unavaila
       built.set(rt.config, guards);
     }
     const ctx = createContext(req, rt);
+    if (options.servedWhen && !options.servedWhen(rt.config)) return done(ctx, errorResponse('not_found', ctx.traceId));
     try {
       for (const { guard, dry } of guards) {
         if (!dry) {
@@ -77,9 +85,9 @@ export function answerWith(name: string, answer: (ctx: Ctx) => Response | Promis
 }
 
 /** 405 with `Allow` for methods a route does not serve. */
-export const methodNotAllowed = (allow: string): Handler =>
-  pipeline([answerWith('method_not_allowed', (ctx) => errorResponse('method_not_allowed', ctx.traceId, { headers: { Allow: allow } }))]);
+export const methodNotAllowed = (allow: string, options?: PipelineOptions): Handler =>
+  pipeline([answerWith('method_not_allowed', (ctx) => errorResponse('method_not_allowed', ctx.traceId, { headers: { Allow: allow } }))], options);
 
 /** A plain OPTIONS (not a CORS preflight; the middleware answers those). */
-export const plainOptions = (allow: string): Handler =>
-  pipeline([answerWith('options', () => new Response(null, { status: 204, headers: { Allow: allow } }))]);
+export const plainOptions = (allow: string, options?: PipelineOptions): Handler =>
+  pipeline([answerWith('options', () => new Response(null, { status: 204, headers: { Allow: allow } }))], options);

@@ -68,6 +68,7 @@ const KINDS: Kind[] = [
       hit: (key, policy) => (++hits >= 2 ? Promise.reject(new Error('store crashed')) : real.hit(key, policy)),
       peek: (key, policy) => real.peek(key, policy),
       reserve: (key, policy) => real.reserve(key, policy),
+      draw: (key, policy, want, min) => real.draw(key, policy, want, min),
       close: async () => {},
     };
     setRuntime(createRuntime({ ...h.rt.runtime, store }));

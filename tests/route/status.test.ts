@@ -379,6 +379,9 @@ describe('500', () => {
           reserve: async () => {
             throw new Error('store exploded');
           },
+          draw: async () => {
+            throw new Error('store exploded');
+          },
           close: async () => {},
         },
       }),

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RatePolicy } from '@/lib/limits/store';
 import { MemoryRateLimitStore } from '@/lib/limits/memory';
-import type { RateLimitResult, Reservation } from '@/lib/limits/store';
+import type { Allotment, RateLimitResult, Reservation } from '@/lib/limits/store';
 import { RedisRateLimitStore, RedisStoreError, type RedisFailure } from '@/lib/limits/redis';
 import { ResilientRateLimitStore, type PrimaryStore } from '@/lib/limits/resilient';
 import { createSecurityLogger, type SecurityLogEntry } from '@/lib/security-logger';
@@ -44,6 +44,10 @@ class SwitchableStore implements PrimaryStore {
   async reserve(key: string, p: RatePolicy): Promise<Reservation> {
     this.gate();
     return this.inner.reserveSync(key, p);
+  }
+  async draw(key: string, p: RatePolicy, want: number, min: number): Promise<Allotment> {
+    this.gate();
+    return this.inner.drawSync(key, p, want, min);
   }
   async ping(): Promise<void> {
     this.pings++;
@@ -255,5 +259,27 @@ describe('over a real redis-server that dies and comes back', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('budget draws through outages (fake clock)', () => {
+  const seconds = (limit: number): RatePolicy => ({ name: 'call_seconds', limit, windowMs: 86_400_000 });
+
+  it('draws from memory while the shared store fails, and after recovery the outage\'s draws still count', async () => {
+    const t = setup();
+    t.primary.failure = 'unavailable';
+    const during = await t.store.draw('u', seconds(1000), 900, 10);
+    expect([during.allowed, during.granted]).toEqual([true, 900]);
+    expect(t.store.state).toBe('redis-degraded');
+    t.advance(1500);
+    t.primary.failure = undefined;
+    // The shared store came back empty, but only 100 s are left by the outage's record.
+    const after = await t.store.draw('u', seconds(1000), 900, 10);
+    expect([after.allowed, after.granted]).toEqual([true, 100]);
+    expect(t.store.state).toBe('redis');
+    expect((await t.store.draw('u', seconds(1000), 900, 10)).allowed).toBe(false);
+    // A refund reaches both records.
+    await after.refund(100);
+    expect((await t.store.draw('u', seconds(1000), 900, 10)).granted).toBe(100);
   });
 });

@@ -1,0 +1,36 @@
+import type { GuardFactory } from '../pipeline/guard';
+import { refuse } from '../pipeline/refuse';
+
+const retryAfter = (ms: number) => ({ 'Retry-After': String(Math.max(1, Math.ceil(ms / 1000))) });
+
+/**
+ * Per-user call budgets, exact and shared across instances with Redis
+ * (lib/limits/store.ts):
+ * - a concurrency slot (`CALLS_MAX_CONCURRENT`): a reservation that lives
+ *   CALL_MAX_SECONDS plus grace and is released when the call ends;
+ * - call seconds (`CALL_MINUTES_PER_DAY`): the call's maximum drawn up front,
+ *   so its deadline never lies past what the user has left; the supervisor
+ *   refunds the unused seconds at hang-up.
+ * Whatever was taken is given back if a later step fails (lib/guards/place-call.ts).
+ */
+export const callBudgetGuard: GuardFactory = (config) => {
+  const { concurrency, minutes, maxSeconds, minSeconds } = config.calls;
+  return {
+    name: 'call_budget',
+    refuses: ['call_limit_reached', 'minutes_exhausted'],
+    async run(ctx) {
+      const user = ctx.identity?.userId ?? `ip:${ctx.ip}`;
+      const slot = await ctx.rt.store.reserve(user, concurrency);
+      if (!slot.allowed) {
+        return refuse(ctx, 'call_limit_reached', { metadata: { limit: slot.limit, reason: slot.reason }, headers: retryAfter(slot.retryAfterMs) });
+      }
+      const seconds = await ctx.rt.store.draw(user, minutes, maxSeconds, minSeconds);
+      if (!seconds.allowed) {
+        await slot.release();
+        return refuse(ctx, 'minutes_exhausted', { metadata: { limitSeconds: seconds.limit, reason: seconds.reason }, headers: retryAfter(seconds.retryAfterMs) });
+      }
+      ctx.callBudget = { slot, seconds, limitedBy: seconds.granted < maxSeconds ? 'budget' : 'max_duration' };
+      return undefined;
+    },
+  };
+};
