@@ -130,7 +130,7 @@ function plans(e: ParsedEnv, env: Env, fail: Fail): ReadonlyMap<string, PlanPoli
     byName.set(plan, {
       token: read(token, policy(`token_${plan}`, 1, 1), e.RATE_LIMIT_TOKEN, window),
       daily: read(daily, policy(`token_daily_${plan}`, 1, 1), e.RATE_LIMIT_TOKEN_DAILY, window),
-      callMinutesPerDay: read<number | undefined>(minutes, intIn(0, 1_000_000, 0), undefined, 'must be a whole number of minutes (0-1000000)'),
+      callMinutesPerDay: read<number | undefined>(minutes, intIn(1, 1440, 1), undefined, 'must be a whole number of minutes (1-1440), like CALL_MINUTES_PER_DAY'),
     });
   }
   for (const name of Object.keys(env)) {
