@@ -76,16 +76,11 @@ export class ResilientRateLimitStore implements RateLimitStore, ObservationStore
     return (await this.check('reserve', key, policy)) as Reservation;
   }
 
-  /** Observations have no carry-over: during an outage each instance observes on its own. */
-  distinct(key: string, member: string, policy: DistinctPolicy): Promise<DistinctResult> {
-    const shared = this.primary.distinct?.bind(this.primary);
-    return this.observe(shared && (() => shared(key, member, policy)), () => this.fallback.distinctSync(key, member, policy));
-  }
-
-  trend(key: string, policy: TrendPolicy): Promise<TrendResult> {
-    const shared = this.primary.trend?.bind(this.primary);
-    return this.observe(shared && (() => shared(key, policy)), () => this.fallback.trendSync(key, policy));
-  }
+  // Observations have no carry-over: during an outage each instance observes on its own.
+  readonly distinct = (key: string, member: string, p: DistinctPolicy): Promise<DistinctResult> =>
+    this.observe(this.primary.distinct && (() => this.primary.distinct!(key, member, p)), () => this.fallback.distinctSync(key, member, p));
+  readonly trend = (key: string, p: TrendPolicy): Promise<TrendResult> =>
+    this.observe(this.primary.trend && (() => this.primary.trend!(key, p)), () => this.fallback.trendSync(key, p));
 
   /**
    * A budget draw on the shared store, on the fallback while it fails. While

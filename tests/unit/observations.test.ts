@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { MemoryRateLimitStore } from '@/lib/limits/memory';
 import { foldTrend, MemoryObservations, recentCount } from '@/lib/limits/observations';
+import { RedisRateLimitStore } from '@/lib/limits/redis';
+import { ResilientRateLimitStore } from '@/lib/limits/resilient';
+import { createSecurityLogger } from '@/lib/security-logger';
+import { startRedis } from '../support/redis';
 
 /**
  * The memory side of the anomaly detectors' state (lib/limits/observations.ts):
@@ -53,4 +58,36 @@ describe('the EWMA fold', () => {
     expect(recentCount({ current: 5, previous: 10, elapsed: 0.25, baseline: 0, buckets: 1 })).toBe(12.5);
     expect(recentCount({ current: 5, previous: 10, elapsed: 0, baseline: 0, buckets: 1 })).toBe(15);
   });
+});
+
+describe('the resilient store during a Redis outage', () => {
+  it('answers observations from memory (never throws, never blocks), logs the outage once, and goes back to Redis', async () => {
+    const redis = await startRedis();
+    const lines: string[] = [];
+    const store = new ResilientRateLimitStore({
+      primary: new RedisRateLimitStore({ url: redis.url, prefix: 'obs-outage:', timeoutMs: 500, maxReconnectDelayMs: 100 }),
+      fallback: new MemoryRateLimitStore({ sweepIntervalMs: 0 }),
+      logger: createSecurityLogger({ sink: (line) => void lines.push(line) }),
+      probeIntervalMs: 100,
+    });
+    try {
+      expect((await store.distinct('u', 'shared-1', networks)).members).toEqual(['shared-1']);
+      await redis.stop();
+      expect((await store.distinct('u', 'local-1', networks)).members).toEqual(['local-1']);
+      expect((await store.trend('u', issuance)).current).toBe(1);
+      expect(lines.filter((l) => l.includes('rate_limit_store_degraded'))).toHaveLength(1);
+      await redis.start();
+      // Back on Redis (restarted empty): the shared set again, not the outage's local one.
+      let members: readonly string[] = [];
+      for (let i = 0; i < 50 && !members.includes('shared-2'); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        members = (await store.distinct('u', 'shared-2', networks)).members;
+        if (!lines.some((l) => l.includes('rate_limit_store_recovered'))) members = [];
+      }
+      expect(members).toEqual(['shared-2']);
+    } finally {
+      await store.close();
+      await redis.close();
+    }
+  }, 30_000);
 });
