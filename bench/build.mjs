@@ -1,6 +1,6 @@
 /**
  * The production build the end-to-end benchmark runs: a private copy of the
- * project plus a bare baseline route (bench/baseline-route.ts, at two paths),
+ * project plus a bare baseline route (bench/baseline-route.ts),
  * built by scripts/private-build.mjs (the builder the tests use) under its own
  * name. The baseline exists only in that copy, so it can never ship.
  */
@@ -10,12 +10,6 @@ import { CHECKOUT, ensurePrivateBuild } from '../scripts/private-build.mjs';
 
 /** Where the baseline answers in the bench build. Outside /api, and kept out of the middleware below. */
 export const BASELINE_PATH = '/bench-baseline';
-/**
- * The same bare route under /api, where the middleware runs (CORS, security
- * headers, trace id): splits the token route's overhead into the middleware's
- * share and the route pipeline's share.
- */
-export const MIDDLEWARE_BASELINE_PATH = '/api/bench-baseline';
 
 // The middleware's page matcher is one negative lookahead ('/((?!…).*)'). The
 // bench copy adds the baseline to its exclusions, so the baseline pays for none
@@ -23,12 +17,14 @@ export const MIDDLEWARE_BASELINE_PATH = '/api/bench-baseline';
 const MATCHER_FROM = "'/((?!";
 const MATCHER_TO = "'/((?!bench-baseline|";
 
-/** Adds the baseline routes and keeps the first one outside the middleware. */
+/**
+ * Adds the baseline route and keeps it outside the middleware. (A "bare route
+ * behind the middleware" variant is gone: the middleware no longer runs on API
+ * requests with bodies, so it costs the token route nothing.)
+ */
 async function addBaseline(dir) {
-  for (const path of [BASELINE_PATH, MIDDLEWARE_BASELINE_PATH]) {
-    await mkdir(join(dir, 'app', path.slice(1)), { recursive: true });
-    await cp(join(CHECKOUT, 'bench/baseline-route.ts'), join(dir, 'app', path.slice(1), 'route.ts'));
-  }
+  await mkdir(join(dir, 'app', BASELINE_PATH.slice(1)), { recursive: true });
+  await cp(join(CHECKOUT, 'bench/baseline-route.ts'), join(dir, 'app', BASELINE_PATH.slice(1), 'route.ts'));
   const middleware = await readFile(join(dir, 'middleware.ts'), 'utf8');
   if (middleware.split(MATCHER_FROM).length !== 2) {
     throw new Error(`bench/build.mjs: middleware.ts matcher changed; update MATCHER_FROM so the baseline stays outside the middleware`);
