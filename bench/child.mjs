@@ -4,11 +4,12 @@
  * { part, options }, answers { rows } or { skipped } or { error }.
  */
 import { e2eBench } from './e2e.mjs';
+import { guardsBench } from './guards.mjs';
 import { jsonBench } from './json.mjs';
 import { limiterMicro, memoryFlood, scaling } from './limiters.mjs';
 import { redisBench, SkipError } from './redis.mjs';
 
-const PARTS = { e2e: e2eBench, 'limiter-memory': limiterMicro, 'memory-flood': memoryFlood, scaling, 'limiter-redis': redisBench, json: jsonBench };
+const PARTS = { e2e: e2eBench, 'limiter-memory': limiterMicro, 'memory-flood': memoryFlood, scaling, 'limiter-redis': redisBench, json: jsonBench, guards: guardsBench };
 
 process.once('message', async ({ part, options }) => {
   const say = (line) => process.send({ say: line });

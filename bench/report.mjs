@@ -78,6 +78,24 @@ function sections(results) {
       left: [2],
     });
   }
+  const guards = find('guards');
+  if (guards.length) {
+    const ns = (m) => (m.ms !== undefined ? `${fmt(m.ms, 2)} ms` : `${fmt(m.nsPerOp)} ns`);
+    out.push({
+      title: '7a. Abuse controls: geo lookup, deny-list match, and each abuse guard alone (every control on, memory store)',
+      header: ['part', 'what', 'cost', 'found'],
+      left: [1],
+      rows: guards.filter((m) => m.part !== 'pipeline').map((m) => [m.part, m.name, ns(m), m.found === undefined ? '' : pct(m.found)]),
+    });
+    out.push({
+      title: '7b. The whole guard list per request, in process, one request at a time (HS256 JWT, zero-delay upstream stub)',
+      header: ['store', 'guard list', 'wall µs/req', '+wall µs vs spec', 'CPU µs/req', '+CPU µs vs spec'],
+      left: [1],
+      rows: guards
+        .filter((m) => m.part === 'pipeline')
+        .map((m) => [m.store, m.name, fmt(m.usPerRequest, 1), fmt(m.addedUsVsSpec, 1), fmt(m.cpuUsPerRequest, 1), fmt(m.addedCpuUsVsSpec, 1)]),
+    });
+  }
   if (results.targets.length) {
     out.push({
       title: 'Targets',

@@ -57,6 +57,21 @@ export const ERRORS = {
   sdp_invalid: { status: 400, message: 'The call offer (SDP) is invalid.', event: 'input_validation_failed', level: 'warn' },
   call_limit_reached: { status: 429, message: 'Too many calls are open. End one, or retry after the time in the Retry-After header.', event: 'rate_limit_exceeded', level: 'warn' },
   minutes_exhausted: { status: 429, message: 'No call minutes are left for today. Retry after the time in the Retry-After header.', event: 'rate_limit_exceeded', level: 'warn' },
+  geo_blocked: { status: 403, message: 'This service is not available in your region.', event: 'geo_blocked', level: 'warn' },
+  denied: { status: 403, message: 'Access to this service has been denied. Contact the operator.', event: 'access_denied', level: 'warn' },
+  anomaly_cooloff: {
+    status: 429,
+    message: 'Unusual activity on this account paused new sessions. Retry after the time in the Retry-After header.',
+    event: 'anomaly_cooloff',
+    level: 'warn',
+  },
+  issuance_paused: {
+    status: 503,
+    message: 'The service is issuing too many sessions right now. Retry after the time in the Retry-After header.',
+    event: 'rate_limit_exceeded',
+    level: 'warn',
+  },
+  upstream_quota_cooloff: { status: 503, message: 'The voice service is out of quota. Retry later.', event: 'upstream_error', level: 'warn' },
   not_found: { status: 404, message: 'Not found.', event: null, level: 'info' },
   internal_error: { status: 500, message: 'Something went wrong. Quote the trace id when you report it.', event: 'internal_error', level: 'error' },
   // Answered by the front door (server/front-door.ts) before the app sees the request.

@@ -1,8 +1,11 @@
 import { loadConfig, type AppConfig } from './config';
 import { configWarnings } from './config/warnings';
+import { createDenyLists, type DenyLists } from './deny-file';
+import { loadGeoDatabase, type GeoLookup } from './geo';
 import { MemoryRateLimitStore } from './limits/memory';
 import { RedisRateLimitStore } from './limits/redis';
 import { ResilientRateLimitStore } from './limits/resilient';
+import type { ObservationStore } from './limits/observations';
 import type { Clock, RateLimitStore } from './limits/store';
 import { getSecurityLogger, traceIdFrom, type SecurityLogger } from './security-logger';
 
@@ -23,6 +26,12 @@ export interface Runtime {
   readonly logger: SecurityLogger;
   readonly fetch: typeof fetch;
   readonly now: () => number;
+  /** The anomaly detectors' state: the limiter store itself (lib/limits/observations.ts). */
+  readonly observations: ObservationStore;
+  /** The IP-to-country database, loaded once when geography is on. */
+  readonly geo: GeoLookup | undefined;
+  /** The deny list in force (re-read on SIGHUP with `DENY_LIST_FILE`). */
+  readonly deny: DenyLists;
 }
 
 const RUNTIME_KEY = Symbol.for('realtime-token-guard.runtime');
@@ -40,9 +49,13 @@ export function createRuntime(parts: Partial<Runtime> & { config: AppConfig }): 
   for (const warning of configWarnings(config)) {
     logger.log('warn', 'config_error', warning.message, startup, { variable: warning.variable, ...warning.detail });
   }
+  const store = parts.store ?? createStore(config, logger, parts.now);
   return {
     config,
-    store: parts.store ?? createStore(config, logger, parts.now),
+    store,
+    observations: parts.observations ?? (isObservationStore(store) ? store : new MemoryRateLimitStore({ maxKeys: config.rateLimitMaxKeys, now: parts.now })),
+    geo: parts.geo ?? (config.geo ? loadGeoDatabase() : undefined),
+    deny: parts.deny ?? createDenyLists(config, logger),
     logger,
     fetch: parts.fetch ?? ((input, init) => fetch(input, init)),
     now: parts.now ?? Date.now,
@@ -54,11 +67,16 @@ export function createRuntime(parts: Partial<Runtime> & { config: AppConfig }): 
  * instance, falling back to per-process memory while Redis fails; without
  * it, memory only.
  */
-export function createStore(config: AppConfig, logger: SecurityLogger, now?: Clock): RateLimitStore {
+export function createStore(config: AppConfig, logger: SecurityLogger, now?: Clock): RateLimitStore & ObservationStore {
   const memory = new MemoryRateLimitStore({ maxKeys: config.rateLimitMaxKeys, sweepIntervalMs: config.rateLimitSweepMs, now });
   if (config.redisUrl === undefined) return memory;
   const redis = new RedisRateLimitStore({ url: config.redisUrl, prefix: config.rateLimitPrefix, timeoutMs: config.redisTimeoutMs });
   return new ResilientRateLimitStore({ primary: redis, fallback: memory, logger, now });
+}
+
+// Duck-typed: an injected store (tests) may implement the limits only.
+function isObservationStore(store: RateLimitStore): store is RateLimitStore & ObservationStore {
+  return typeof (store as Partial<ObservationStore>).distinct === 'function' && typeof (store as Partial<ObservationStore>).trend === 'function';
 }
 
 /**

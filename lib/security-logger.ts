@@ -27,6 +27,15 @@ export const SECURITY_EVENTS = [
   'call_ended',
   'call_override_blocked',
   'call_supervisor_error',
+  // Abuse controls (README "Abuse controls").
+  'geo_blocked',
+  'access_denied',
+  'deny_list_reloaded',
+  'anomaly_detected',
+  'anomaly_cooloff',
+  'global_limit_tripped',
+  'quota_circuit_open',
+  'dry_run_refusal',
 ] as const;
 export type SecurityEvent = (typeof SECURITY_EVENTS)[number];
 

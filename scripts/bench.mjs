@@ -9,6 +9,7 @@
  *   4. memory-flood    1,000,000 distinct keys through the default cap
  *   5. scaling         cost per check with 1k → 1M tracked keys
  *   6. json            the duplicate-member check on request bodies (lib/json.ts) vs JSON.parse
+ *   7. guards          the abuse controls: geo lookup, deny-list match, the whole guard list per request
  *
  * Prints tables and writes bench/results.json (one object per measurement).
  *
@@ -54,7 +55,7 @@ if (args.from) {
 const profileDir = args['cpu-prof'] ? join(tmpdir(), 'rtg-bench-profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined;
 const smoke = args.smoke;
 const out = resolve(args.out ?? (smoke ? join(tmpdir(), 'rtg-bench-smoke', 'results.json') : join(ROOT, 'bench', 'results.json')));
-const ALL = ['e2e', 'limiter-memory', 'limiter-redis', 'memory-flood', 'scaling', 'json'];
+const ALL = ['e2e', 'limiter-memory', 'limiter-redis', 'memory-flood', 'scaling', 'json', 'guards'];
 const only = args.only ? args.only.split(',').map((s) => s.trim()) : undefined;
 for (const name of only ?? []) if (!ALL.includes(name)) throw new Error(`--only: unknown part ${name} (parts: ${ALL.join(', ')})`);
 const wanted = (part) => (only ? only.includes(part) : part !== 'e2e' || !smoke || args.e2e);
@@ -70,6 +71,7 @@ if (wanted('scaling')) {
   }
 }
 if (wanted('json')) plan.push({ part: 'json', options: { smoke } });
+if (wanted('guards')) plan.push({ part: 'guards', options: { smoke } });
 
 /** Runs one part in a child with --expose-gc; resolves with its reply. */
 function runPart({ part, options }) {

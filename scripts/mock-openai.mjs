@@ -5,7 +5,7 @@
  * demo and the tests. It never leaves 127.0.0.1.
  *
  * Behaviour per request can be switched with `server.setMode(mode)`:
- *   ok | error500 | hang | reset | badjson | unauthorized | quota | ratelimit | rejected | redirect | huge
+ *   ok | error500 | hang | reset | badjson | unauthorized | quota | spendlimit | ratelimit | rejected | redirect | huge
  * and the hostile 200s of a misbehaving upstream or proxy (keys of HOSTILE_SUCCESS):
  *   leak-key | bad-key-chars | long-key | far-expiry | past-expiry | fraction-expiry | string-expiry |
  *   no-session-id | bad-session-id
@@ -107,6 +107,8 @@ export async function startMockOpenAI(options = {}) {
         return openaiError(res, 401, 'Incorrect API key provided: sk-abc***xyz.', 'invalid_request_error', 'invalid_api_key');
       case 'quota':
         return openaiError(res, 429, 'You exceeded your current quota, please check your plan and billing details.', 'insufficient_quota', 'insufficient_quota');
+      case 'spendlimit':
+        return openaiError(res, 400, 'Billing hard limit has been reached.', 'invalid_request_error', 'billing_hard_limit_reached');
       case 'ratelimit':
         return openaiError(res, 429, 'Rate limit reached for requests', 'requests', 'rate_limit_exceeded', null, { 'Retry-After': '7' });
       case 'redirect':

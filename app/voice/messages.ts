@@ -78,6 +78,20 @@ const BY_CODE: Readonly<Record<ErrorCode | ClientFailureCode, Explanation>> = {
     title: 'The voice service is busy or out of quota',
     detail: 'Start works again when the countdown ends.',
   },
+  geo_blocked: { title: 'Not available in your region', detail: 'The operator does not offer voice sessions where you are connecting from.' },
+  denied: { title: 'Access denied', detail: 'The operator has blocked this account or network. Contact the operator if you think this is a mistake.' },
+  anomaly_cooloff: {
+    title: 'New sessions are paused for this account',
+    detail: 'The server saw unusual activity (for example the same sign-in used from many places). Start works again when the countdown ends.',
+  },
+  issuance_paused: {
+    title: 'The service is very busy',
+    detail: 'It is starting too many sessions at once right now. Start works again when the countdown ends.',
+  },
+  upstream_quota_cooloff: {
+    title: 'The voice service is out of quota',
+    detail: 'The operator’s OpenAI account has run out of quota or reached its spending limit. Try again later.',
+  },
   internal_error: {
     title: 'Something went wrong on the server',
     detail: 'Try again. If it keeps happening, report it with the trace id.',

@@ -1,5 +1,6 @@
 import { verifyToken } from '@clerk/nextjs/server';
 import type { AppConfig } from '../config';
+import { planClaim } from '../plans';
 import { describeError } from './describe';
 import type { Verified } from './types';
 
@@ -28,7 +29,12 @@ export function createClerkVerifier(config: AppConfig): ((token: string) => Prom
       }
       return {
         ok: true,
-        identity: { userId: `clerk:${claims.sub}`, method: 'clerk', sessionId: typeof claims.sid === 'string' ? claims.sid : undefined },
+        identity: {
+          userId: `clerk:${claims.sub}`,
+          method: 'clerk',
+          sessionId: typeof claims.sid === 'string' ? claims.sid : undefined,
+          plan: planClaim(claims, config.plans.claim),
+        },
       };
     } catch (error) {
       return { ok: false, code: 'auth_invalid', reason: `clerk: ${describeError(error)}` };

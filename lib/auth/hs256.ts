@@ -1,6 +1,7 @@
 import { errors as joseErrors, jwtVerify, type JWTVerifyOptions } from 'jose';
 import type { JwtConfig, JwtKeyId } from '../config';
 import { describeError } from './describe';
+import { planClaim } from '../plans';
 import type { Verified } from './types';
 
 /**
@@ -28,7 +29,7 @@ export function createHs256Verifier(jwt: JwtConfig | undefined): ((token: string
         if (typeof payload.sub !== 'string' || payload.sub === '' || payload.sub.length > 256) {
           return { ok: false, code: 'auth_invalid', reason: 'jwt: subject must be a non-empty string' };
         }
-        return { ok: true, identity: { userId: `jwt:${payload.sub}`, method: 'jwt', keyId: id satisfies JwtKeyId } };
+        return { ok: true, identity: { userId: `jwt:${payload.sub}`, method: 'jwt', keyId: id satisfies JwtKeyId, plan: planClaim(payload) } };
       } catch (error) {
         reason = `jwt: ${describeError(error)}`;
         if (!(error instanceof joseErrors.JWSSignatureVerificationFailed)) break;

@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type FetchImplementation, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { readCapped } from '../body';
 import type { JwksConfig } from '../config';
+import { planClaim } from '../plans';
 import { describeError } from './describe';
 import type { JoseHeader } from './header';
 import type { Verified } from './types';
@@ -105,7 +106,7 @@ export function createJwksVerifier(jwks: JwksConfig | undefined, options: JwksVe
       if (typeof payload.sub !== 'string' || payload.sub === '' || payload.sub.length > 256) {
         return { ok: false, code: 'auth_invalid', reason: 'jwks: subject must be a non-empty string' };
       }
-      return { ok: true, identity: { userId: `jwks:${payload.sub}`, method: 'jwks', keyId: header.kid ?? '(no kid)' } };
+      return { ok: true, identity: { userId: `jwks:${payload.sub}`, method: 'jwks', keyId: header.kid ?? '(no kid)', plan: planClaim(payload) } };
     } catch (error) {
       if (error instanceof KeySetUnavailable) {
         const report = unreported;

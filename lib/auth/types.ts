@@ -9,6 +9,8 @@ export type Identity = {
   readonly sessionId?: string;
   /** Which key verified the token: `current`/`previous` (JWT_SECRET*) or the JWKS `kid`; never key material. */
   readonly keyId?: string;
+  /** The plan a verified claim names (lib/plans.ts); undefined: the defaults. */
+  readonly plan?: string;
 };
 
 export type AuthFailureCode = 'auth_missing' | 'auth_invalid' | 'auth_malformed' | 'auth_scheme_unsupported' | 'auth_unavailable';

@@ -1,10 +1,12 @@
 import type { RatePolicy } from '../limits/store';
 import { normalizeOrigin } from '../origin';
+import { abuseConfig, type AbuseConfig } from './abuse';
 import { jwksConfig, jwtConfig, type JwksConfig, type JwtConfig } from './auth';
 import { callsConfig, type CallsConfig } from './calls';
 import { isLoopbackHost, isTlsOrLoopback } from './hosts';
 import { envSchema, type Env } from './schema';
 
+export { CORE_GUARDS, DRY_RUN_GUARDS, type AbuseConfig, type AnomalyConfig, type GeoConfig, type PlanPolicies } from './abuse';
 export type { JwksConfig, JwtConfig, JwtKeyId } from './auth';
 export { DEFAULT_ALLOWED_MODELS, DEFAULT_ALLOWED_VOICES, ENV_KEYS, envSchema, REALTIME_VOICES } from './schema';
 
@@ -17,7 +19,7 @@ export { DEFAULT_ALLOWED_MODELS, DEFAULT_ALLOWED_VOICES, ENV_KEYS, envSchema, RE
  * that names the variable and never echoes its value.
  */
 
-export interface AppConfig {
+export interface AppConfig extends AbuseConfig {
   readonly nodeEnv: 'development' | 'production' | 'test';
   readonly isProduction: boolean;
   readonly openai: {
@@ -173,6 +175,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     clientIpHeader: e.CLIENT_IP_HEADER,
     frontDoorMarker: e.RTG_FRONT_DOOR_MARKER,
     calls: callsConfig(e),
+    ...abuseConfig(e, env, fail),
   };
 }
 

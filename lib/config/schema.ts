@@ -30,12 +30,12 @@ export const DEFAULT_JWKS_ALGORITHMS = ['RS256'];
 
 export type Env = Record<string, string | undefined>;
 
-const optionalString = z
+export const optionalString = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
-function intIn(min: number, max: number, fallback: number) {
+export function intIn(min: number, max: number, fallback: number) {
   return optionalString.pipe(
     z
       .string()
@@ -47,7 +47,7 @@ function intIn(min: number, max: number, fallback: number) {
   );
 }
 
-function list(fallback: readonly string[]) {
+export function list(fallback: readonly string[]) {
   return optionalString.transform((v) =>
     v === undefined
       ? [...fallback]
@@ -56,6 +56,11 @@ function list(fallback: readonly string[]) {
           .map((s) => s.trim())
           .filter((s) => s !== ''),
   );
+}
+
+/** One of `values`, else `fallback`. */
+function choice<const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) {
+  return optionalString.pipe(z.enum(values).optional().transform((v) => v ?? fallback));
 }
 
 /** An HS256 secret: at least 32 bytes (RFC 7518 §3.2: a key as long as the hash output). */
@@ -69,7 +74,7 @@ function secret() {
 }
 
 /** `"N/S"`: N requests per S seconds. */
-function policy(name: string, limit: number, windowSeconds: number) {
+export function policy(name: string, limit: number, windowSeconds: number) {
   return optionalString.pipe(
     z
       .string()
@@ -151,10 +156,39 @@ export const envSchema = z.object({
       .optional()
       .transform((v) => v?.toLowerCase()),
   ),
+  // Abuse controls (README "Abuse controls"); the cross-variable rules are in lib/config/abuse.ts.
+  GEO_ALLOW_COUNTRIES: list([]),
+  GEO_DENY_COUNTRIES: list([]),
+  GEO_UNKNOWN: choice(['allow', 'deny'], 'allow'),
+  CLIENT_COUNTRY_HEADER: optionalString.pipe(z.string().regex(/^[a-z0-9-]{1,64}$/i, 'must be one header name such as cf-ipcountry').optional().transform((v) => v?.toLowerCase())),
+  DENY_USERS: list([]),
+  DENY_IPS: list([]),
+  DENY_LIST_FILE: optionalString,
+  ANOMALY_MODE: choice(['off', 'log', 'block'], 'log'),
+  ANOMALY_MAX_NETWORKS: intIn(1, 1000, 5),
+  ANOMALY_TRAVEL_MINUTES: intIn(1, 1440, 60),
+  ANOMALY_SPIKE_FACTOR: intIn(2, 1000, 4),
+  ANOMALY_SPIKE_FLOOR: intIn(1, 100_000, 20),
+  ANOMALY_COOLOFF_SECONDS: intIn(1, 86_400, 900),
+  RATE_LIMIT_TOKEN_DAILY: policy('token_daily', 200, 86_400),
+  RATE_LIMIT_GLOBAL: policy('global', 1000, 60),
+  UPSTREAM_QUOTA_COOLOFF_SECONDS: intIn(0, 3600, 60),
+  PLANS: list([]),
+  CLERK_PLAN_CLAIM: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,3}$/, 'must be a claim name or a dotted path such as metadata.plan')
+      .optional()
+      .transform((v) => v ?? 'plan'),
+  ),
+  GUARD_DRY_RUN: list([]),
   RTG_FRONT_DOOR_MARKER: optionalString.pipe(z.string().regex(/^[0-9a-f]{32}$/, 'is set by the front door').optional()),
   ...callsEnv(optionalString, intIn),
 });
 
+
+/** The parsed environment (every default applied). */
+export type ParsedEnv = z.output<typeof envSchema>;
 
 /** Every variable the schema knows, for `.env.example` checks. */
 export const ENV_KEYS: readonly string[] = Object.keys(envSchema.shape);

@@ -1,3 +1,4 @@
+import type { RatePolicy } from '../limits/store';
 import type { GuardFactory } from '../pipeline/guard';
 import { refuse } from '../pipeline/refuse';
 
@@ -12,9 +13,14 @@ const retryAfter = (ms: number) => ({ 'Retry-After': String(Math.max(1, Math.cei
  *   so its deadline never lies past what the user has left; the supervisor
  *   refunds the unused seconds at hang-up.
  * Whatever was taken is given back if a later step fails (lib/guards/place-call.ts).
+ * A plan with `CALL_MINUTES_PER_DAY_<PLAN>` (lib/plans.ts) draws on its own daily budget.
  */
 export const callBudgetGuard: GuardFactory = (config) => {
-  const { concurrency, minutes, maxSeconds, minSeconds } = config.calls;
+  const { concurrency, minutes: defaultMinutes, maxSeconds, minSeconds } = config.calls;
+  const byPlan = new Map<string, RatePolicy>();
+  for (const [plan, p] of config.plans.byName) {
+    if (p.callMinutesPerDay !== undefined) byPlan.set(plan, { ...defaultMinutes, name: `${defaultMinutes.name}_${plan}`, limit: p.callMinutesPerDay * 60 });
+  }
   return {
     name: 'call_budget',
     refuses: ['call_limit_reached', 'minutes_exhausted'],
@@ -24,6 +30,7 @@ export const callBudgetGuard: GuardFactory = (config) => {
       if (!slot.allowed) {
         return refuse(ctx, 'call_limit_reached', { metadata: { limit: slot.limit, reason: slot.reason }, headers: retryAfter(slot.retryAfterMs) });
       }
+      const minutes = (ctx.identity?.plan !== undefined && byPlan.get(ctx.identity.plan)) || defaultMinutes;
       const seconds = await ctx.rt.store.draw(user, minutes, maxSeconds, minSeconds);
       if (!seconds.allowed) {
         await slot.release();

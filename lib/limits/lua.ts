@@ -24,6 +24,14 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local function int(n) return string.format('%.0f', n) end
 `;
 
+// Preamble of the scripts that write: server time, and the one key they touch.
+const WRITE = `
+-- Redis < 5 replicates scripts verbatim and refuses writes after TIME unless asked.
+if redis.replicate_commands then redis.replicate_commands() end
+${NOW_US}
+local key = KEYS[1]
+`;
+
 /**
  * KEYS[1] limiter key; ARGV[1] limit N; ARGV[2] window in microseconds.
  * Returns {admitted 0|1, admits in the window, now, oldest admit} (µs), and
@@ -34,12 +42,7 @@ local function int(n) return string.format('%.0f', n) end
  * microsecond after it. Members stay unique, and a later stamp keeps an admit
  * in the window longer, never shorter.
  */
-export const HIT_SCRIPT = script(`
--- Redis < 5 replicates scripts verbatim and refuses writes after TIME unless asked.
-if redis.replicate_commands then redis.replicate_commands() end
-${NOW_US}
-local key = KEYS[1]
-local limit = tonumber(ARGV[1])
+export const HIT_SCRIPT = script(`${WRITE}local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', int(now - window))
 local size = redis.call('ZCARD', key)
@@ -78,3 +81,49 @@ if oldest[2] == nil then return {size, now, now} end
 return {size, now, tonumber(oldest[2])}
 `);
 
+
+/**
+ * KEYS[1] sorted set of members by last-seen time; ARGV[1] member; ARGV[2]
+ * window in microseconds; ARGV[3] most members kept. Records the member as
+ * seen now, drops members that left the window and, over the cap, the oldest.
+ * Returns the members, newest first.
+ */
+export const DISTINCT_SCRIPT = script(`${WRITE}local window = tonumber(ARGV[2])
+local max = tonumber(ARGV[3])
+redis.call('ZADD', key, int(now), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', int(now - window))
+local size = redis.call('ZCARD', key)
+if size > max then redis.call('ZREMRANGEBYRANK', key, 0, size - max - 1) end
+redis.call('PEXPIRE', key, int(math.ceil(window / 1000) + 1))
+return redis.call('ZREVRANGE', key, 0, max - 1)
+`);
+
+/**
+ * KEYS[1] hash {b bucket, c current, p previous, e EWMA, n buckets}; ARGV[1]
+ * bucket length in microseconds; ARGV[2] alpha; ARGV[3] key TTL in ms.
+ * Counts one event; the same fold as `foldTrend` in observations.ts.
+ * Returns {current, previous, µs into the bucket, EWMA as text, buckets}.
+ */
+export const TREND_SCRIPT = script(`${WRITE}local size = tonumber(ARGV[1])
+local alpha = tonumber(ARGV[2])
+local bucket = math.floor(now / size)
+local s = redis.call('HMGET', key, 'b', 'c', 'p', 'e', 'n')
+local b, c, p, e, n = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4]), tonumber(s[5])
+if b == nil or c == nil or p == nil or e == nil or n == nil then
+  b, c, p, e, n = bucket, 1, 0, 0, 0
+elseif bucket <= b then
+  c = c + 1
+else
+  local gap = bucket - b - 1
+  e = alpha * c + (1 - alpha) * e
+  if gap > 0 then e = e * math.pow(1 - alpha, math.min(gap, 100000)) end
+  if gap == 0 then p = c else p = 0 end
+  n = math.min(n + 1 + gap, 1000000)
+  b = bucket
+  c = 1
+end
+local ewma = string.format('%.17g', e)
+redis.call('HSET', key, 'b', int(b), 'c', c, 'p', p, 'e', ewma, 'n', n)
+redis.call('PEXPIRE', key, ARGV[3])
+return {c, p, now - bucket * size, ewma, n}
+`);

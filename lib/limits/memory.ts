@@ -1,3 +1,4 @@
+import { MemoryObservations, type DistinctPolicy, type DistinctResult, type LocalObservationStore, type TrendPolicy, type TrendResult } from './observations';
 import { MemoryBudgets } from './budget';
 import { expire, push, unpush, type Entry } from './ring';
 import { admitted, peeked, refused, reservation, type Allotment, type Clock, type Reservation, type RatePolicy, type RateLimitResult, type LocalRateLimitStore } from './store';
@@ -27,7 +28,7 @@ export interface MemoryStoreOptions {
  * to the newest end with four pointer writes instead of a Map delete and
  * re-insert, which V8 turns into table rehashing.
  */
-export class MemoryRateLimitStore implements LocalRateLimitStore {
+export class MemoryRateLimitStore implements LocalRateLimitStore, LocalObservationStore {
   private readonly buckets = new Map<string, Map<string, Entry>>();
   private count = 0;
   /** Least recently used entry: where eviction scans start. */
@@ -37,12 +38,15 @@ export class MemoryRateLimitStore implements LocalRateLimitStore {
   private readonly evictionScan: number;
   private readonly now: Clock;
   private readonly timer: ReturnType<typeof setInterval> | undefined;
+  /** The anomaly detectors' state, bounded by the same `maxKeys` (lib/limits/observations.ts). */
+  private readonly observations: MemoryObservations;
   private readonly budgets: MemoryBudgets;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.maxKeys = options.maxKeys ?? 100_000;
     this.evictionScan = options.evictionScan ?? 16;
     this.now = options.now ?? Date.now;
+    this.observations = new MemoryObservations(this.maxKeys);
     this.budgets = new MemoryBudgets(this.maxKeys, this.now);
     const every = options.sweepIntervalMs ?? 300_000;
     if (every > 0) {
@@ -68,6 +72,10 @@ export class MemoryRateLimitStore implements LocalRateLimitStore {
     return this.reserveSync(key, policy);
   }
 
+  readonly distinctSync = (key: string, member: string, p: DistinctPolicy): DistinctResult => this.observations.distinct(key, member, p, this.now());
+  readonly trendSync = (key: string, p: TrendPolicy): TrendResult => this.observations.trend(key, p, this.now());
+  readonly distinct = async (key: string, member: string, p: DistinctPolicy): Promise<DistinctResult> => this.distinctSync(key, member, p);
+  readonly trend = async (key: string, p: TrendPolicy): Promise<TrendResult> => this.trendSync(key, p);
   async draw(key: string, policy: RatePolicy, want: number, min: number): Promise<Allotment> {
     return this.budgets.draw(key, policy, want, min);
   }

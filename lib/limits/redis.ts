@@ -1,6 +1,8 @@
 import Redis from 'ioredis';
-import { HIT_SCRIPT, PEEK_SCRIPT, type LuaScript } from './lua';
+import { DISTINCT_SCRIPT, HIT_SCRIPT, PEEK_SCRIPT, TREND_SCRIPT, type LuaScript } from './lua';
+import type { DistinctPolicy, DistinctResult, ObservationStore, TrendPolicy, TrendResult } from './observations';
 import { DRAW_SCRIPT, drawAnswer, REFUND_SCRIPT } from './redis-budget';
+import { redisDistinct, redisTrend, type ScriptRunner } from './redis-observations';
 import { admitted, peeked, refused, reservation, StoreError, type Allotment, type Reservation, type RatePolicy, type RateLimitResult, type RateLimitStore, type StoreFailure } from './store';
 
 /**
@@ -57,7 +59,7 @@ export function classifyRedisError(error: unknown): RedisFailure {
  * is queued or retried, so a caller (see `ResilientRateLimitStore`) can fall
  * back at once. The client keeps reconnecting in the background.
  */
-export class RedisRateLimitStore implements RateLimitStore {
+export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
   private readonly client: Redis;
   private readonly prefix: string;
   private readonly connectTimeoutMs: number;
@@ -87,14 +89,19 @@ export class RedisRateLimitStore implements RateLimitStore {
     this.client.on('error', () => {});
     // Load the scripts on every (re)connect, so checks are called by SHA.
     this.client.on('ready', () => {
-      for (const { lua } of [HIT_SCRIPT, PEEK_SCRIPT, DRAW_SCRIPT, REFUND_SCRIPT]) this.client.script('LOAD', lua).catch(() => {});
+      for (const { lua } of [HIT_SCRIPT, PEEK_SCRIPT, DRAW_SCRIPT, REFUND_SCRIPT, DISTINCT_SCRIPT, TREND_SCRIPT]) this.client.script('LOAD', lua).catch(() => {});
     });
   }
 
   /** The key for `key` under `policy`: `<prefix><policy name>:<key>`. */
-  keyFor(key: string, policy: RatePolicy): string {
+  keyFor(key: string, policy: { readonly name: string }): string {
     return `${this.prefix}${policy.name}:${key}`;
   }
+
+  // The observation operations (lib/limits/redis-observations.ts), through the same script runner.
+  private readonly runner: ScriptRunner = (s, key, args) => this.run(s, key, args);
+  readonly distinct = (key: string, member: string, p: DistinctPolicy): Promise<DistinctResult> => redisDistinct(this.runner, this.keyFor(key, p), member, p);
+  readonly trend = (key: string, p: TrendPolicy): Promise<TrendResult> => redisTrend(this.runner, this.keyFor(key, p), p);
 
   async hit(key: string, policy: RatePolicy): Promise<RateLimitResult> {
     return (await this.check(key, policy)).result;

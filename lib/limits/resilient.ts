@@ -1,4 +1,5 @@
 import { traceIdFrom, type SecurityLogger } from '../security-logger';
+import type { DistinctPolicy, DistinctResult, LocalObservationStore, ObservationStore, TrendPolicy, TrendResult } from './observations';
 import { allotment, failureOf, reservation, type Allotment, type Clock, type Reservation, type LocalRateLimitStore, type RatePolicy, type RateLimitResult, type RateLimitStore, type SharedRateLimitStore } from './store';
 
 /**
@@ -20,7 +21,8 @@ import { allotment, failureOf, reservation, type Allotment, type Clock, type Res
 /** What the limiter runs on right now, as the health route reports it. */
 export type LimiterState = 'redis' | 'redis-degraded';
 
-export type PrimaryStore = SharedRateLimitStore;
+/** The shared store; without the observation operations they are answered by the fallback alone. */
+export type PrimaryStore = SharedRateLimitStore & Partial<ObservationStore>;
 
 type Op = 'hit' | 'peek' | 'reserve';
 
@@ -28,7 +30,7 @@ export interface ResilientStoreOptions {
   /** The shared store (Redis). */
   primary: PrimaryStore;
   /** The per-process store used while the shared one fails. */
-  fallback: LocalRateLimitStore;
+  fallback: LocalRateLimitStore & LocalObservationStore;
   logger: SecurityLogger;
   /** How often a degraded store tries the shared one again, in ms (default 1000). */
   probeIntervalMs?: number;
@@ -36,9 +38,9 @@ export interface ResilientStoreOptions {
   now?: Clock;
 }
 
-export class ResilientRateLimitStore implements RateLimitStore {
+export class ResilientRateLimitStore implements RateLimitStore, ObservationStore {
   private readonly primary: PrimaryStore;
-  private readonly fallback: LocalRateLimitStore;
+  private readonly fallback: LocalRateLimitStore & LocalObservationStore;
   private readonly logger: SecurityLogger;
   private readonly probeIntervalMs: number;
   private readonly now: Clock;
@@ -73,6 +75,12 @@ export class ResilientRateLimitStore implements RateLimitStore {
   async reserve(key: string, policy: RatePolicy): Promise<Reservation> {
     return (await this.check('reserve', key, policy)) as Reservation;
   }
+
+  // Observations have no carry-over: during an outage each instance observes on its own.
+  readonly distinct = (key: string, member: string, p: DistinctPolicy): Promise<DistinctResult> =>
+    this.observe(this.primary.distinct && (() => this.primary.distinct!(key, member, p)), () => this.fallback.distinctSync(key, member, p));
+  readonly trend = (key: string, p: TrendPolicy): Promise<TrendResult> =>
+    this.observe(this.primary.trend && (() => this.primary.trend!(key, p)), () => this.fallback.trendSync(key, p));
 
   /**
    * A budget draw on the shared store, on the fallback while it fails. While
@@ -153,6 +161,21 @@ export class ResilientRateLimitStore implements RateLimitStore {
     if (op !== 'reserve') return answer;
     const both = [shared as Reservation, local as Reservation];
     return reservation(answer, async () => void (await Promise.all(both.map((r) => r.release()))));
+  }
+
+  /** The shared answer; the local one while degraded (one probe per interval) or when the shared store fails. */
+  private async observe<T>(shared: (() => Promise<T>) | undefined, local: () => T): Promise<T> {
+    const now = this.now();
+    if (shared === undefined || (this.degradedSince !== undefined && now < this.nextProbeAt)) return local();
+    if (this.degradedSince !== undefined) this.nextProbeAt = now + this.probeIntervalMs;
+    try {
+      const answer = await shared();
+      this.recovered();
+      return answer;
+    } catch (error) {
+      this.degraded(error);
+      return local();
+    }
   }
 
   private local(op: Op, key: string, policy: RatePolicy): RateLimitResult {

@@ -1,6 +1,6 @@
 import type { Identity } from '../auth';
 import type { CallBudget } from '../calls/supervisor';
-import { requestIp } from '../client-ip';
+import { requestClient } from '../client-ip';
 import type { RateLimitResult, Reservation } from '../limits/store';
 import type { Runtime } from '../runtime';
 import { traceIdFrom, type LogLevel, type RequestContext, type SecurityEvent } from '../security-logger';
@@ -17,6 +17,8 @@ export interface Ctx {
   readonly traceId: string;
   /** The rate-limit key of the client address (lib/client-ip.ts). */
   readonly ip: string;
+  /** The full client address the key came from (IPv6 keys are /64s); undefined when unknown. */
+  readonly address: string | undefined;
   /** Untrusted request facts for every log line of this request. */
   readonly fields: RequestContext;
   /** Results of every limiter that ran, for the response headers. */
@@ -27,6 +29,12 @@ export interface Ctx {
   authAttempt?: Reservation;
   identity?: Identity;
   body?: TokenRequest;
+  /** The client's country once looked up (lib/geo.ts); null: looked up, unknown. */
+  country?: string | null;
+  /** Set by the runner while a guard listed in `GUARD_DRY_RUN` runs: refusals are logged, not answered. */
+  dryRun?: string;
+  /** Called by the upstream guard with the failure it met (the quota circuit listens). */
+  onUpstreamFailure?: (error: unknown) => Promise<void>;
   /** The validated SDP offer, CRLF lines (calls route, lib/sdp.ts). */
   offer?: string;
   /** The slot and seconds drawn for the call being placed (calls route). */
@@ -37,7 +45,7 @@ export function createContext(req: Request, rt: Runtime): Ctx {
   // The trace id is derived here only (and by the front door and the
   // preflight answer, with the same function); a client-sent X-Trace-Id is never taken.
   const traceId = traceIdFrom(req.headers.get('traceparent'));
-  const ip = requestIp(req.headers, rt.config);
+  const { ip, address } = requestClient(req.headers, rt.config);
   const fields: RequestContext = {
     traceId,
     ip,
@@ -51,6 +59,7 @@ export function createContext(req: Request, rt: Runtime): Ctx {
     rt,
     traceId,
     ip,
+    address,
     fields,
     limits: [],
     log: (level, event, message, metadata) => rt.logger.log(level, event, message, fields, metadata),

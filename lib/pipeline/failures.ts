@@ -10,6 +10,8 @@ import { refuse } from './refuse';
  * `hit`, so concurrent failures cannot skip the threshold line.
  */
 export async function noteFailure(ctx: Ctx, kind: string): Promise<void> {
+  // A dry-run refusal is not a failure the client met.
+  if (ctx.dryRun !== undefined) return;
   const policy = ctx.rt.config.rateLimits.suspicious;
   const result = await ctx.rt.store.hit(ctx.ip, policy);
   if (result.allowed && result.remaining === 0) {
@@ -32,8 +34,13 @@ export async function refuseLimited(ctx: Ctx, result: RateLimitResult): Promise<
   return answer;
 }
 
-/** The catalog answer for a failed upstream call, with Retry-After when OpenAI asked for a wait; no upstream text. */
-export function refuseUpstream(ctx: Ctx, error: UpstreamError, message: string): Response {
+/**
+ * The catalog answer for a failed upstream call, with Retry-After when OpenAI
+ * asked for a wait; no upstream text. The failure is handed to
+ * `ctx.onUpstreamFailure` first (the quota circuit, lib/guards/quota-circuit.ts).
+ */
+export async function refuseUpstream(ctx: Ctx, error: UpstreamError, message: string): Promise<Response> {
+  await ctx.onUpstreamFailure?.(error);
   const headers = error.retryAfterSeconds ? { 'Retry-After': String(error.retryAfterSeconds) } : undefined;
   return refuse(ctx, error.code, { message, metadata: { ...error.detail }, headers });
 }

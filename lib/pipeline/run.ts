@@ -23,7 +23,7 @@ export interface PipelineOptions {
 }
 
 export function pipeline(factories: readonly GuardFactory[], options: PipelineOptions = {}): Handler {
-  const built = new WeakMap<AppConfig, readonly Guard[]>();
+  const built = new WeakMap<AppConfig, ReadonlyArray<{ guard: Guard; dry: boolean }>>();
   return async (req) => {
     let rt: Runtime;
     try {
@@ -33,15 +33,24 @@ export function pipeline(factories: readonly GuardFactory[], options: PipelineOp
     }
     let guards = built.get(rt.config);
     if (guards === undefined) {
-      guards = factories.map((make) => make(rt.config));
+      guards = factories.map((make) => make(rt.config)).map((guard) => ({ guard, dry: rt.config.dryRun.has(guard.name) }));
       built.set(rt.config, guards);
     }
     const ctx = createContext(req, rt);
     if (options.servedWhen && !options.servedWhen(rt.config)) return done(ctx, errorResponse('not_found', ctx.traceId));
     try {
-      for (const guard of guards) {
-        const answer = await guard.run(ctx);
-        if (answer) return done(ctx, answer);
+      for (const { guard, dry } of guards) {
+        if (!dry) {
+          const answer = await guard.run(ctx);
+          if (answer) return done(ctx, answer);
+          continue;
+        }
+        // Dry run (GUARD_DRY_RUN): refuse() logs dry_run_refusal instead of the refusal, and the
+        // answer is dropped with the limiter results it added, so the request goes on unchanged.
+        ctx.dryRun = guard.name;
+        const limits = ctx.limits.length;
+        const answer = await guard.run(ctx).finally(() => (ctx.dryRun = undefined));
+        if (answer) ctx.limits.length = limits;
       }
       throw new Error('pipeline ended without an answer');
     } catch (error) {

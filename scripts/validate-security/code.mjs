@@ -31,6 +31,9 @@ export const MODULES = {
  */
 export const REQUIRED_GUARDS = [
   ['front_door', ['service_unavailable']],
+  // Abuse controls (README "Abuse controls"): cheap address checks before anything is read.
+  ['deny_ip', ['denied']],
+  ['geo', ['geo_blocked']],
   ['shape', ['unsupported_media_type', 'body_too_large']],
   ['origin', ['origin_not_allowed']],
   ['api_limit', ['rate_limited']],
@@ -38,8 +41,14 @@ export const REQUIRED_GUARDS = [
   ['configured', ['service_unavailable']],
   ['auth_failure_limit', ['rate_limited']],
   ['authenticate', ['auth_missing', 'auth_invalid', 'auth_malformed']],
+  ['deny_user', ['denied']],
   ['token_limit', ['rate_limited']],
+  ['token_daily', ['rate_limited']],
+  ['anomaly', ['anomaly_cooloff']],
   ['validate', ['json_invalid', 'body_invalid']],
+  // Nothing reaches OpenAI while it reports exhausted quota, or past the global breaker.
+  ['quota_circuit', ['upstream_quota_cooloff']],
+  ['global_limit', ['issuance_paused']],
   ['mint', ['upstream_error', 'upstream_timeout', 'upstream_auth', 'upstream_rejected', 'upstream_rate_limited']],
 ];
 
@@ -167,6 +176,20 @@ const PROBES = [
     if (a.status !== 503 || b.status !== 503) return `a request without (or with a wrong) marker got ${a.text} / ${b.text}, not 503`;
     if (p.calls.length) return 'a request without the marker reached the upstream';
   }],
+  ['deny_ip', '403 for a denied address, before its credentials are read', async ({ send, p, bearer }) => {
+    const denied = await send(tokenRequest({ 'x-forwarded-for': '198.51.100.66', authorization: await bearer('u-deny-ip') }));
+    const other = await send(tokenRequest({ 'x-forwarded-for': '198.51.100.67', authorization: await bearer('u-deny-ip') }));
+    if (denied.status !== 403 || denied.code !== 'denied') return `a request from a DENY_IPS network got ${denied.text}, not 403 denied`;
+    if (other.status !== 200) return `a request from an address next to it got ${other.text}, not 200`;
+    if (p.events('auth_success') !== 1) return 'the denied address had its credentials verified';
+  }, { DENY_IPS: '198.51.100.66/32' }],
+  ['geo', '403 for a country on GEO_DENY_COUNTRIES', async ({ send, bearer }) => {
+    // In the packaged database 203.0.113.0/24 is AU and 8.8.8.8 is US (README "Geography").
+    const blocked = await send(tokenRequest({ 'x-forwarded-for': '203.0.113.77', authorization: await bearer('u-geo') }));
+    const other = await send(tokenRequest({ 'x-forwarded-for': '8.8.8.8', authorization: await bearer('u-geo') }));
+    if (blocked.status !== 403 || blocked.code !== 'geo_blocked') return `a request from a denied country got ${blocked.text}, not 403 geo_blocked`;
+    if (other.status !== 200) return `a request from another country got ${other.text}, not 200`;
+  }, { GEO_DENY_COUNTRIES: 'AU' }],
   ['shape', '415 for non-JSON, 413 over MAX_BODY_BYTES', async ({ send, p }) => {
     const a = await send(tokenRequest({ 'content-type': 'text/plain' }, 'voice=alloy'));
     const b = await send(tokenRequest({}, JSON.stringify({ instructions: 'x'.repeat(p.config.maxBodyBytes) })));
@@ -213,6 +236,12 @@ const PROBES = [
     if (malformed.status !== 400 || malformed.code !== 'auth_malformed') return `a malformed Bearer header got ${malformed.text}, not 400 auth_malformed`;
     if (p.calls.length) return 'an unauthenticated request reached the upstream';
   }],
+  ['deny_user', '403 for a denied user, after authentication', async ({ send, bearer }) => {
+    const denied = await send(tokenRequest({ authorization: await bearer('u-denied') }));
+    const other = await send(tokenRequest({ authorization: await bearer('u-allowed') }));
+    if (denied.status !== 403 || denied.code !== 'denied') return `a DENY_USERS user got ${denied.text}, not 403 denied`;
+    if (other.status !== 200) return `another user got ${other.text}, not 200`;
+  }, { DENY_USERS: 'jwt:u-denied' }],
   ['token_limit', '429 on the 11th token for one user', async ({ send, bearer }) => {
     const answers = [];
     for (let i = 0; i < 11; i++) answers.push(await send(tokenRequest({ 'x-forwarded-for': `203.0.113.${40 + i}`, authorization: await bearer('u-tokens') })));
@@ -220,6 +249,17 @@ const PROBES = [
     if (answers.some((a) => a.status !== 200)) return `tokens within the limit were refused (${answers.map((a) => a.status).join(', ')})`;
     if (last.status !== 429 || !last.headers.get('retry-after')) return `the 11th token for one user got ${last.text}, not 429 with Retry-After`;
   }],
+  ['token_daily', '429 past the daily quota of one user', async ({ send, bearer }) => {
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push(await send(tokenRequest({ 'x-forwarded-for': `203.0.113.${60 + i}`, authorization: await bearer('u-daily') })));
+    if (answers.map((a) => a.status).join() !== '200,200,429') return `three tokens against a daily quota of 2 got ${answers.map((a) => a.text).join(', ')}`;
+  }, { RATE_LIMIT_TOKEN_DAILY: '2/86400' }],
+  ['anomaly', '429 anomaly_cooloff in block mode for one user from too many networks', async ({ send, bearer }) => {
+    const first = await send(tokenRequest({ 'x-forwarded-for': '198.51.100.10', authorization: await bearer('u-shared') }));
+    const second = await send(tokenRequest({ 'x-forwarded-for': '192.0.2.10', authorization: await bearer('u-shared') }));
+    if (first.status !== 200) return `the first network got ${first.text}, not 200`;
+    if (second.status !== 429 || second.code !== 'anomaly_cooloff') return `a second network over ANOMALY_MAX_NETWORKS=1 got ${second.text}, not 429 anomaly_cooloff`;
+  }, { ANOMALY_MODE: 'block', ANOMALY_MAX_NETWORKS: '1' }],
   ['validate', '400 for invalid JSON or a value off the allowlist', async ({ send, p, bearer }) => {
     const a = await send(tokenRequest({ authorization: await bearer('u-valid') }, '{"voice":'));
     const b = await send(tokenRequest({ authorization: await bearer('u-valid') }, '{"voice":"not-a-voice"}'));
@@ -229,6 +269,20 @@ const PROBES = [
     if (c.status !== 400 || c.code !== 'body_invalid') return `an unknown field got ${c.text}, not 400 body_invalid`;
     if (p.calls.length) return 'an invalid body reached the upstream';
   }],
+  ['quota_circuit', '503 at once, upstream not called, after OpenAI reported exhausted quota', async ({ send, p, bearer }) => {
+    p.upstream = () => Response.json({ error: { message: 'quota', type: 'insufficient_quota', code: 'insufficient_quota' } }, { status: 429 });
+    const first = await send(tokenRequest({ authorization: await bearer('u-quota') }));
+    p.upstream = mintedKey;
+    const next = await send(tokenRequest({ authorization: await bearer('u-quota2') }));
+    if (first.status !== 503) return `an exhausted quota got ${first.text}, not 503`;
+    if (next.code !== 'upstream_quota_cooloff' || !next.headers.get('retry-after')) return `the next request got ${next.text}, not 503 upstream_quota_cooloff with Retry-After`;
+    if (p.calls.length !== 1) return 'the upstream was called again during the cool-off';
+  }],
+  ['global_limit', '503 issuance_paused past the global breaker', async ({ send, bearer }) => {
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push(await send(tokenRequest({ 'x-forwarded-for': `203.0.113.${80 + i}`, authorization: await bearer(`u-global-${i}`) })));
+    if (answers.map((a) => a.status).join() !== '200,200,503' || answers[2].code !== 'issuance_paused') return `three users against RATE_LIMIT_GLOBAL=2/60 got ${answers.map((a) => a.text).join(', ')}`;
+  }, { RATE_LIMIT_GLOBAL: '2/60' }],
   ['mint', '200 with allow-listed fields; upstream failures mapped, never relayed', async ({ send, p, bearer }) => {
     const ok = await send(tokenRequest({ authorization: await bearer('u-mint') }));
     if (ok.status !== 200 || ok.body.value !== 'ek_validateprobe0123456789') return `a valid request got ${ok.text}, not 200 with the minted key`;

@@ -121,6 +121,19 @@ describe('npm run bench -- --smoke', () => {
     expect(stdout).toContain('6. Strict JSON');
   });
 
+  it('measures the abuse controls: a geo lookup, a deny-list match, each abuse guard alone, and the whole guard list per request on memory and Redis', () => {
+    const guards = rows('guards');
+    const lookups = guards.filter((m) => m.part === 'geo' || m.part === 'deny');
+    expect(lookups.map((m) => m.part)).toEqual(['geo', 'geo', 'geo', 'deny', 'deny', 'deny', 'deny']);
+    for (const m of lookups.slice(1)) expect(m).toMatchObject({ nsPerOp: positive, found: expect.any(Number) });
+    expect(guards.filter((m) => m.part === 'guard').map((m) => m.name)).toEqual(['deny_ip', 'geo', 'deny_user', 'token_daily', 'anomaly', 'quota_circuit', 'global_limit']);
+    const pipeline = guards.filter((m) => m.part === 'pipeline');
+    expect(pipeline.map((m) => `${m.store} ${m.name}`)).toEqual(
+      ['memory', 'redis'].flatMap((store) => ['spec guards only', 'full list, defaults', 'full list, every control on'].map((n) => `${store} ${n}`)),
+    );
+    for (const m of pipeline) expect(m).toMatchObject({ usPerRequest: positive, cpuUsPerRequest: positive, addedUsVsSpec: expect.any(Number) });
+  });
+
   it('renders a saved results.json as Markdown for the README (--from, --markdown)', async () => {
     const { stdout: md } = await run(process.execPath, [join(PROJECT_ROOT, 'scripts/bench.mjs'), '--from', join(dir, 'results.json'), '--markdown'], {
       cwd: PROJECT_ROOT,

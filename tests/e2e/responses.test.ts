@@ -37,6 +37,8 @@ beforeAll(async () => {
     UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
     // This file sends well over 100 requests from one IP; the per-IP limit is proven in client-ip.test.ts.
     RATE_LIMIT_API: '1000/60',
+    // One server for every case: a quota answer must not open the quota circuit for the cases after it.
+    UPSTREAM_QUOTA_COOLOFF_SECONDS: '0',
   });
   ({ app, upstream } = server);
 });

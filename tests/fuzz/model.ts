@@ -220,11 +220,25 @@ export class RouteModel {
       noteFailure();
       return [{ status: 429, code: 'rate_limited', limited: true, retryAfter: token.retryAfter }];
     }
+    // 6b. Daily quota per user.
+    const daily = limiter.hit(c.auth.userId!, config.wallet.daily, now);
+    if (!daily.allowed) {
+      noteFailure();
+      return [{ status: 429, code: 'rate_limited', limited: true, retryAfter: daily.retryAfter }];
+    }
     // 7. Body.
     const body = judgeBody(c.body.bytes, config);
     if (body.kind !== 'valid') return [{ status: 400, code: body.kind, limited: true }];
-    // 8–9. OpenAI.
+    // 8a. The quota circuit: open for the cool-off after OpenAI reported exhausted quota.
+    const circuit: RatePolicy = { name: 'quota_circuit', limit: 1, windowMs: config.wallet.quotaCooloffMs };
+    const open = limiter.peek('upstream', circuit, now);
+    if (!open.allowed) return [{ status: 503, code: 'upstream_quota_cooloff', limited: true, retryAfter: open.retryAfter }];
+    // 8b. The global breaker.
+    const global = limiter.hit('all', config.wallet.global, now);
+    if (!global.allowed) return [{ status: 503, code: 'issuance_paused', limited: true, retryAfter: global.retryAfter }];
+    // 9. OpenAI.
     const upstream = body.request;
+    if (mode === 'quota') limiter.hit('upstream', circuit, now);
     if (mode === 'ok') {
       return UPSTREAM_VOICES.has(upstream.voice)
         ? [{ status: 200, code: null, limited: true, upstream }]

@@ -258,6 +258,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     // Tighter than the defaults (10/min, 100/min) so the limits bite even on a slow CI box.
     RATE_LIMIT_TOKEN: `${TOKEN_LIMIT}/${TOKEN_WINDOW_MS / 1000}`,
     RATE_LIMIT_API: '60/60',
+    // The soak checks the token limit's exactness: the daily quota and the global breaker must not answer first.
+    RATE_LIMIT_TOKEN_DAILY: '999999/86400',
+    RATE_LIMIT_GLOBAL: '999999/60',
     NODE_OPTIONS: `--import=${new URL('./memory-probe.mjs', import.meta.url).href}`,
     MEMORY_PROBE_FILE: probeFile,
     // A retained-heap sample (after a full GC) every 5 s, every 2 s on short runs.

@@ -92,6 +92,11 @@ beforeAll(async () => {
     // Limits out of the way: this file is about the upstream.
     RATE_LIMIT_API: '999999/60',
     RATE_LIMIT_TOKEN: '999999/60',
+    // The abuse controls' wallet out of the way too (README "Abuse controls").
+    RATE_LIMIT_TOKEN_DAILY: '999999/86400',
+    RATE_LIMIT_GLOBAL: '999999/60',
+    // Each fault case is judged alone: a quota answer must not open the circuit for the next one.
+    UPSTREAM_QUOTA_COOLOFF_SECONDS: '0',
   });
 });
 

@@ -26,7 +26,8 @@ const FAULTS: Array<[mode: string, status: number, code: string, retryAfter: str
 
 describe('upstream faults on the calls path', () => {
   it.each(FAULTS)('%s → %i %s, nothing relayed, the budget given back', async (mode, status, code, retryAfter) => {
-    h.configure({ UPSTREAM_TIMEOUT_MS: mode === 'hang' ? '300' : '10000', CALLS_MAX_CONCURRENT: '1' });
+    // The quota circuit off: after `quota` it would answer the next call itself (tests/route/calls-abuse.test.ts).
+    h.configure({ UPSTREAM_TIMEOUT_MS: mode === 'hang' ? '300' : '10000', CALLS_MAX_CONCURRENT: '1', UPSTREAM_QUOTA_COOLOFF_SECONDS: '0' });
     h.upstream.setMode(mode);
     const res = await placeCall();
     expect([res.status, res.body?.error]).toEqual([status, code]);

@@ -137,15 +137,15 @@ describe('development', () => {
 });
 
 describe('rate-limit header values', () => {
-  it('on 200: the binding limiter and both IETF policies', async () => {
+  it('on 200: the binding limiter and every IETF policy', async () => {
     const res = await call(POST, tokenRequest());
     const reset = Math.ceil((h.rt.runtime.now() + 60_000) / 1000);
     expectHeaders(res.headers, {
       'X-RateLimit-Limit': '10',
       'X-RateLimit-Remaining': '9',
       'X-RateLimit-Reset': String(reset),
-      'RateLimit-Policy': '"api";q=100;w=60, "token";q=10;w=60',
-      RateLimit: '"api";r=99;t=60, "token";r=9;t=60',
+      'RateLimit-Policy': '"api";q=100;w=60, "token";q=10;w=60, "token_daily";q=200;w=86400',
+      RateLimit: '"api";r=99;t=60, "token";r=9;t=60, "token_daily";r=199;t=86400',
       'Retry-After': null,
     });
   });

@@ -26,8 +26,8 @@ describe('token limit per user (10/min)', () => {
     expect(answers.map((a) => a.status)).toEqual([...Array(10).fill(200), 429]);
     expect(answers.map((a) => a.headers.get('X-RateLimit-Remaining'))).toEqual(['9', '8', '7', '6', '5', '4', '3', '2', '1', '0', '0']);
     expect(answers[0].headers.get('X-RateLimit-Limit')).toBe('10');
-    expect(answers[0].headers.get('RateLimit-Policy')).toBe('"api";q=100;w=60, "token";q=10;w=60');
-    expect(answers[0].headers.get('RateLimit')).toBe('"api";r=99;t=60, "token";r=9;t=60');
+    expect(answers[0].headers.get('RateLimit-Policy')).toBe('"api";q=100;w=60, "token";q=10;w=60, "token_daily";q=200;w=86400');
+    expect(answers[0].headers.get('RateLimit')).toBe('"api";r=99;t=60, "token";r=9;t=60, "token_daily";r=199;t=86400');
     expect(answers[10].headers.get('Retry-After')).toBe('60');
     expect(h.upstream.requests).toHaveLength(10);
   });

@@ -474,7 +474,7 @@ describe('output', () => {
     expect(code).toBe(1);
     const lines = text.split('\n');
     expect(lines).toContainEqual(expect.stringMatching(/^✗ env:config — Invalid configuration: TRUSTED_PROXY_HOPS /));
-    expect(lines).toContainEqual(expect.stringMatching(/^✓ route-guards — 10 guards in order: front_door → shape → origin/));
+    expect(lines).toContainEqual(expect.stringMatching(/^✓ route-guards — 17 guards in order: front_door → deny_ip → geo → shape → origin/));
     expect(lines.slice(2, -1).every((l) => /^[✓✗⚠] \S+ — \S/.test(l))).toBe(true);
     expect(lines.at(-1)).toMatch(/^✗ 1 of \d+ checks failed$/);
   });

@@ -33,7 +33,7 @@ export interface ClerkTestKeys {
   readonly publishableKey: string;
   readonly kid: string;
   /** Signs a Clerk-shaped RS256 session token. */
-  sign(options?: { sub?: string; azp?: string; expiresIn?: number; notBefore?: number; kid?: string; header?: Record<string, unknown> }): Promise<string>;
+  sign(options?: { sub?: string; azp?: string; expiresIn?: number; notBefore?: number; kid?: string; header?: Record<string, unknown>; claims?: Record<string, unknown> }): Promise<string>;
 }
 
 /**
@@ -51,7 +51,7 @@ export async function createClerkTestKeys(): Promise<ClerkTestKeys> {
     kid,
     async sign(options = {}) {
       const now = Math.floor(Date.now() / 1000);
-      return new SignJWT({ sid: 'sess_test123', azp: options.azp ?? 'http://localhost:3000' })
+      return new SignJWT({ ...options.claims, sid: 'sess_test123', azp: options.azp ?? 'http://localhost:3000' })
         .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? kid, typ: 'JWT', ...options.header })
         .setSubject(options.sub ?? 'user_clerk1')
         .setIssuer('https://example.clerk.accounts.dev')
