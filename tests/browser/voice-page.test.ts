@@ -55,6 +55,9 @@ beforeAll(async () => {
       ALLOWED_ORIGINS: `${appOrigin},${allowedSite.origin}`,
       RATE_LIMIT_TOKEN: '2/60',
       UPSTREAM_TIMEOUT_MS: '1000',
+      // Each error state is shown on its own: the quota circuit would answer every request after
+      // the out-of-quota case itself (tests/route/wallet.test.ts covers it).
+      UPSTREAM_QUOTA_COOLOFF_SECONDS: '0',
     }),
     launchChromium(),
   ]);
