@@ -55,8 +55,8 @@ beforeAll(async () => {
       ALLOWED_ORIGINS: `${appOrigin},${allowedSite.origin}`,
       RATE_LIMIT_TOKEN: '2/60',
       UPSTREAM_TIMEOUT_MS: '1000',
-      // The error table shows one upstream fault after another; the quota circuit
-      // (tests/route/wallet.test.ts) would answer every case after the quota one.
+      // Each error state is shown on its own: the quota circuit would answer every request after
+      // the out-of-quota case itself (tests/route/wallet.test.ts covers it).
       UPSTREAM_QUOTA_COOLOFF_SECONDS: '0',
     }),
     launchChromium(),

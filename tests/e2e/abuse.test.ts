@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer } from '../support/app-server';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 
@@ -15,7 +15,7 @@ import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
  * the running process without dropping a request or stopping the server.
  */
 
-let upstream: Awaited<ReturnType<typeof startMockOpenAI>>;
+let upstream: MockOpenAI;
 let dir: string;
 const base = () => ({ OPENAI_API_KEY: 'sk-test-e2e-abuse-0123', OPENAI_BASE_URL: upstream.baseUrl, JWT_SECRET: TEST_JWT_SECRET, RATE_LIMIT_API: '10000/60' });
 
@@ -52,7 +52,7 @@ describe('deny lists in the production server', () => {
     file = join(dir, 'deny.txt');
     await writeFile(file, 'jwt:eve\n');
     app = await startApp({ ...base(), DENY_IPS: '127.0.0.66', DENY_LIST_FILE: file });
-  }, 900_000); // may include a production build, queued behind others on a 2-core box
+  });
   afterAll(async () => {
     await app?.stop();
   });
@@ -86,7 +86,7 @@ describe('geography in the production server', () => {
   beforeAll(async () => {
     // A platform in front names the client: the offline database answers for the address it sends.
     app = await startApp({ ...base(), CLIENT_IP_HEADER: 'x-platform-client-ip', GEO_DENY_COUNTRIES: 'US' });
-  }, 900_000);
+  });
   afterAll(async () => {
     await app?.stop();
   });

@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { startApp, type AppServer, type LogLine } from '../support/app-server';
 import { ensureBuild } from '../support/build';
 import { LINGER_MS } from '@/server/front-door';
+import { freePort } from '../support/loopback.mjs';
 import { exchange, openIdle, type Exchange, type Piece, type RawResponse } from '../support/raw-http';
 import { createClerkTestKeys, signJwt, TEST_JWT_SECRET, type ClerkTestKeys } from '../support/tokens';
 import { API_HEADERS, expectHeaders, flushLogs, logsFor, newTrace, TOKEN_PATH } from './http';
@@ -340,15 +341,6 @@ describe.each(SETUPS)('front door, %s', (_label, setup) => {
     expect(lines.find((l) => l.event === 'server_started')?.port).toBe(app.port);
   });
 });
-
-/** A free TCP port on loopback. */
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** 25 requests with bad credentials, each with a new forged X-Forwarded-For. */
 async function forgedBadAuth(url: string): Promise<number[]> {

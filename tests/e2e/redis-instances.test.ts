@@ -100,7 +100,7 @@ it('every key the instances wrote carries a TTL, and nothing else is in Redis', 
     expect(key.startsWith(PREFIX)).toBe(true);
     const ttl = await admin.pttl(key);
     expect(ttl).toBeGreaterThan(0);
-    expect(ttl).toBeLessThanOrEqual(86_400_001); // the longest default window: the daily token quota (RATE_LIMIT_TOKEN_DAILY)
+    expect(ttl).toBeLessThanOrEqual(86_400_001); // the longest default window (RATE_LIMIT_TOKEN_DAILY, 24 h)
   }
 });
 
