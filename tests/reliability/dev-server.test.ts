@@ -11,6 +11,10 @@ import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
  * `npm run dev`: the same front door with Next in dev mode. The voice page
  * must work there (Next's dev runtime needs `eval`, which the production CSP
  * forbids), and the door must still be the only source of the client address.
+ *
+ * It runs with the reliability files, alone: the dev server compiles the page
+ * on its first visit, which took over 150 s beside the other server files on a
+ * two-core machine and about 20 s alone.
  */
 
 const SERVER_KEY = 'sk-test-dev-server-key-123456';
