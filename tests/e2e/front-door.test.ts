@@ -358,7 +358,7 @@ async function forgedBadAuth(url: string): Promise<number[]> {
 }
 
 describe('8. a client cannot pick its IP key outside the front door', () => {
-  // Under `npm run dev`: tests/reliability/dev-server.test.ts (one dev server for the page and the door).
+  // Under `npm run dev`: tests/dev/dev-server.test.ts (one dev server for the page and the door).
   it('under bare `next start` (no front door), every token request is 503 with one critical line, never keyed from a header', async () => {
     const dir = await ensureBuild();
     const port = await freePort();

@@ -12,9 +12,9 @@ import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
  * must work there (Next's dev runtime needs `eval`, which the production CSP
  * forbids), and the door must still be the only source of the client address.
  *
- * It runs with the reliability files, alone: the dev server compiles the page
- * on its first visit, which took over 150 s beside the other server files on a
- * two-core machine and about 20 s alone.
+ * It runs on its own (`npm run test:dev`), not in `npm test`: inside a full run
+ * on a fresh clone its dev server answered every request 500, while the file
+ * passes alone; see vitest.config.ts.
  */
 
 const SERVER_KEY = 'sk-test-dev-server-key-123456';
