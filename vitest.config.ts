@@ -9,15 +9,12 @@ const shared = {
   hookTimeout: 60_000,
   env: { NEXT_TELEMETRY_DISABLED: '1', CLERK_TELEMETRY_DISABLED: '1' },
 } as const;
-/** Files that start production servers: their build is made once, before they run. */
-const SERVERS = ['tests/e2e/**/*.test.ts', 'tests/browser/**/*.test.ts'];
-const RELIABILITY = ['tests/reliability/**/*.test.ts'];
 /**
- * The dev-server test (`npm run test:dev`, vitest.dev.config.ts). Not in `npm test`:
- * inside a full run on a fresh clone its dev server answered every request 500,
- * while the same file passes alone; until that is understood it runs on its own.
+ * Files that start servers: the production build is made once, before they run.
+ * tests/dev starts `npm run dev` on a copy of the sources instead.
  */
-const DEV = ['tests/dev/**/*.test.ts'];
+const SERVERS = ['tests/e2e/**/*.test.ts', 'tests/browser/**/*.test.ts', 'tests/dev/**/*.test.ts'];
+const RELIABILITY = ['tests/reliability/**/*.test.ts'];
 const BUILD = { globalSetup: ['tests/support/global-build.ts'] };
 
 export default defineConfig({
@@ -29,7 +26,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { ...shared, name: 'suite', include: ['tests/**/*.test.ts'], exclude: [...SERVERS, ...RELIABILITY, ...DEV] },
+        test: { ...shared, name: 'suite', include: ['tests/**/*.test.ts'], exclude: [...SERVERS, ...RELIABILITY] },
       },
       {
         extends: true,

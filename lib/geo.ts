@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Reader, type Response } from 'mmdb-lib';
 import type { GeoConfig } from './config';
 import type { Ctx } from './pipeline/context';
@@ -52,8 +51,18 @@ export function loadGeoDatabase(path: string = resolveDatabase()): GeoLookup {
   return lookup;
 }
 
+/**
+ * The package's file in the nearest node_modules at or above the working
+ * directory, as Node would find it. Not `require.resolve`: webpack takes a
+ * resolve of a variable for a dependency it cannot bundle and warns on every
+ * dev compile ("Critical dependency: the request of a dependency is an expression").
+ */
 function resolveDatabase(): string {
-  return createRequire(join(process.cwd(), 'package.json')).resolve(GEO_DATABASE_MODULE);
+  for (let dir = process.cwd(); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', GEO_DATABASE_MODULE);
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) throw new Error(`geography is on but ${GEO_DATABASE_MODULE} is not installed`);
+  }
 }
 
 // Cloudflare sends XX for "unknown"; some platforms use ZZ.

@@ -28,7 +28,27 @@ const ENTRY = 'server/main.ts';
 export async function buildServer(outDir = join(ROOT, '.next/rtg-server')) {
   const { build } = await import('vite');
   const tmpDir = `${outDir}.${process.pid}.tmp`;
-  await build({
+  // Vite sets process.env.NODE_ENV to "production" when it is unset. `npm run dev`
+  // builds in the launcher's own process and then starts Next there; left set, it
+  // put Next's dev server half in production mode (unparsed CSS, a read of the build's
+  // required-server-files.json, every page 500). tests/scripts/build-server.test.ts.
+  const nodeEnv = process.env.NODE_ENV;
+  try {
+    await viteBuild(build, tmpDir);
+  } finally {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  }
+  await rm(outDir, { recursive: true, force: true });
+  await rename(tmpDir, outDir).catch(async (error) => {
+    await rm(tmpDir, { recursive: true, force: true });
+    if (!existsSync(join(outDir, 'main.mjs'))) throw error; // another build got there first otherwise
+  });
+  return join(outDir, 'main.mjs');
+}
+
+function viteBuild(build, tmpDir) {
+  return build({
     root: ROOT,
     configFile: false,
     envFile: false,
@@ -48,12 +68,6 @@ export async function buildServer(outDir = join(ROOT, '.next/rtg-server')) {
       },
     },
   });
-  await rm(outDir, { recursive: true, force: true });
-  await rename(tmpDir, outDir).catch(async (error) => {
-    await rm(tmpDir, { recursive: true, force: true });
-    if (!existsSync(join(outDir, 'main.mjs'))) throw error; // another build got there first otherwise
-  });
-  return join(outDir, 'main.mjs');
 }
 
 async function filesUnder(dir) {

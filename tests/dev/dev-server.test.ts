@@ -1,5 +1,5 @@
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
 import { pageCsp } from '@/lib/page-csp';
 import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import type { AppServer } from '../support/app-server';
@@ -11,10 +11,6 @@ import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
  * `npm run dev`: the same front door with Next in dev mode. The voice page
  * must work there (Next's dev runtime needs `eval`, which the production CSP
  * forbids), and the door must still be the only source of the client address.
- *
- * It runs on its own (`npm run test:dev`), not in `npm test`: inside a full run
- * on a fresh clone its dev server answered every request 500, while the file
- * passes alone; see vitest.config.ts.
  */
 
 const SERVER_KEY = 'sk-test-dev-server-key-123456';
@@ -39,6 +35,11 @@ afterAll(async () => {
 });
 
 describe('the dev server', () => {
+  // A failure here is usually the dev server's own (a compile error, a crash): show what it printed.
+  beforeEach(() => onTestFailed(() => {
+    process.stderr.write(`dev server stderr (tail):\n${app?.stderr().slice(-4000)}\ndev server stdout (tail):\n${app?.stdout.slice(-30).join('\n')}\n`);
+  }));
+
   it('serves the voice page and it works: signed in from the fragment, a key issued, no CSP violation', async () => {
     const page = await (await browser.newContext()).newPage();
     const violations: string[] = [];
@@ -82,5 +83,11 @@ describe('the dev server', () => {
       for (const field of ['timestamp', 'level', 'event', 'message']) expect(entry, line).toHaveProperty(field);
     }
     expect(app.logs().find((l) => l.event === 'server_started')).toMatchObject({ mode: 'development' });
+  });
+
+  it('compiled the page and the routes without an error or a warning about our code', () => {
+    // Next prints compile errors with ⨯ (an unparsed CSS file, a missing build manifest)
+    // and webpack's warnings (an expression require) to stderr.
+    expect(app.stderr()).not.toMatch(/⨯|Module parse failed|Critical dependency|required-server-files/);
   });
 });
