@@ -24,9 +24,9 @@ async function nodeEnvAfterBuild(nodeEnv: string | undefined, name: string): Pro
   const program = `const { buildServer } = await import(${JSON.stringify(builder)});
 await buildServer(${JSON.stringify(join(out, name))});
 process.stdout.write(String(process.env.NODE_ENV));`;
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+  const env: Record<string, string | undefined> = { PATH: process.env.PATH, HOME: process.env.HOME };
   if (nodeEnv !== undefined) env.NODE_ENV = nodeEnv;
-  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', program], { cwd: PROJECT_ROOT, env });
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', program], { cwd: PROJECT_ROOT, env: env as NodeJS.ProcessEnv });
   return stdout;
 }
 
