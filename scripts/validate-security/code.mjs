@@ -16,6 +16,7 @@ import { loadModules, ROOT } from '../lib-loader.mjs';
 export const MODULES = {
   config: 'lib/config/index',
   routes: 'lib/routes/token',
+  callRoutes: 'lib/routes/calls',
   runtime: 'lib/runtime',
   logger: 'lib/security-logger',
   errors: 'lib/errors',
@@ -90,29 +91,67 @@ export function checkFiles(root) {
   return verdict('security-files', missing.length ? [`missing or empty: ${missing.join(', ')}`] : [], 'SECURITY.md and .env.example present');
 }
 
-/** TOKEN_GUARDS holds every required control, in order, nothing else, each declaring its refusal codes. */
+/**
+ * The calls route (server-side calls, README "Two modes") runs the same
+ * controls in the same order, with its own shape and validation steps, and
+ * budgets the call before placing it.
+ * @type {Array<[name: string, codes: string[]]>}
+ */
+export const REQUIRED_CALL_GUARDS = REQUIRED_GUARDS.flatMap(([name, codes]) => {
+  if (name === 'shape') return [['calls_shape', codes]];
+  if (name === 'validate') return [['call_validate', [...codes, 'sdp_invalid']]];
+  if (name === 'mint') return [['call_budget', ['call_limit_reached', 'minutes_exhausted']], ['place_call', codes]];
+  return [[name, codes]];
+});
+
+/**
+ * GET and DELETE /api/realtime/calls/<id>: the caller is known before any call is looked up.
+ * @type {Array<[name: string, codes: string[]]>}
+ */
+export const REQUIRED_CALL_CONTROL_GUARDS = [
+  ...REQUIRED_GUARDS.filter(([name]) => ['front_door', 'origin', 'api_limit', 'configured', 'auth_failure_limit', 'authenticate'].includes(name)),
+  ['call_control', ['not_found']],
+];
+
+/**
+ * Every route's guard list holds its required controls, in order, nothing
+ * else, each declaring its refusal codes: TOKEN_GUARDS, CALLS_GUARDS and
+ * CALL_CONTROL_GUARDS.
+ */
 export function checkGuardList(server) {
   const config = server.config.loadConfig(PROBE_ENV);
-  const guards = server.routes.TOKEN_GUARDS.map((make) => make(config));
-  const names = guards.map((g) => g.name);
+  const lists = [
+    ['TOKEN_GUARDS', 'lib/routes/token.ts', server.routes.TOKEN_GUARDS, REQUIRED_GUARDS],
+    ['CALLS_GUARDS', 'lib/routes/calls.ts', server.callRoutes?.CALLS_GUARDS, REQUIRED_CALL_GUARDS],
+    ['CALL_CONTROL_GUARDS', 'lib/routes/calls.ts', server.callRoutes?.CALL_CONTROL_GUARDS, REQUIRED_CALL_CONTROL_GUARDS],
+  ];
+  const problems = lists.flatMap(([list, file, factories, required]) => listProblems(server, config, list, file, factories, required));
   const expected = REQUIRED_GUARDS.map(([name]) => name);
+  return verdict('route-guards', problems, `${expected.length} guards in order: ${expected.join(' → ')}; the calls routes' ${REQUIRED_CALL_GUARDS.length} and ${REQUIRED_CALL_CONTROL_GUARDS.length} likewise`);
+}
+
+function listProblems(server, config, list, file, factories, required) {
+  if (!Array.isArray(factories)) return [`${list} is not exported from ${file}`];
+  const guards = factories.map((make) => make(config));
+  const names = guards.map((g) => g.name);
+  const expected = required.map(([name]) => name);
   const problems = [];
-  for (const name of expected) if (!names.includes(name)) problems.push(`${name} is missing from TOKEN_GUARDS (lib/routes/token.ts)`);
+  for (const name of expected) if (!names.includes(name)) problems.push(`${name} is missing from ${list} (${file})`);
   // Any other guard could answer before the controls do (a bypass), so it must be added here deliberately.
   const unknown = names.filter((n) => !expected.includes(n));
-  if (unknown.length) problems.push(`TOKEN_GUARDS has unknown guard(s) ${unknown.join(', ')}: if intended, add them to REQUIRED_GUARDS in scripts/validate-security/code.mjs`);
+  if (unknown.length) problems.push(`${list} has unknown guard(s) ${unknown.join(', ')}: if intended, add them to the required list in scripts/validate-security/code.mjs`);
   const present = expected.filter((n) => names.includes(n));
   for (let i = 1; i < present.length; i++) {
-    if (names.indexOf(present[i]) < names.indexOf(present[i - 1])) problems.push(`${present[i]} runs before ${present[i - 1]} (required order: ${expected.join(' → ')})`);
+    if (names.indexOf(present[i]) < names.indexOf(present[i - 1])) problems.push(`${list}: ${present[i]} runs before ${present[i - 1]} (required order: ${expected.join(' → ')})`);
   }
-  for (const [name, codes] of REQUIRED_GUARDS) {
+  for (const [name, codes] of required) {
     const guard = guards.find((g) => g.name === name);
     const lacking = guard ? codes.filter((c) => !guard.refuses.includes(c)) : [];
-    if (lacking.length) problems.push(`${name} no longer declares ${lacking.join(', ')}`);
+    if (lacking.length) problems.push(`${list}: ${name} no longer declares ${lacking.join(', ')}`);
     const uncatalogued = guard ? guard.refuses.filter((c) => !(c in server.errors.ERRORS)) : [];
-    if (uncatalogued.length) problems.push(`${name} refuses with ${uncatalogued.join(', ')}, not in lib/errors.ts`);
+    if (uncatalogued.length) problems.push(`${list}: ${name} refuses with ${uncatalogued.join(', ')}, not in lib/errors.ts`);
   }
-  return verdict('route-guards', problems, `${expected.length} guards in order: ${expected.join(' → ')}`);
+  return problems;
 }
 
 /** The defaults in lib/config are the spec's policies. */

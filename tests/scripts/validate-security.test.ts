@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '@/lib/config';
 import { main, validate } from '../../scripts/validate-security/cli.mjs';
-import { checkBehaviour, checkGuardList, checkMiddleware, checkNextConfig, checkRateLimitDefaults, loadServer, REQUIRED_GUARDS } from '../../scripts/validate-security/code.mjs';
+import { checkBehaviour, checkGuardList, checkMiddleware, checkNextConfig, checkRateLimitDefaults, loadServer, REQUIRED_CALL_CONTROL_GUARDS, REQUIRED_CALL_GUARDS, REQUIRED_GUARDS } from '../../scripts/validate-security/code.mjs';
 import { checkEnvExample, checkEnvironment, nextEnv, readEnvironment } from '../../scripts/validate-security/env.mjs';
 import { allConfigCases, type Env } from '../support/config-cases';
 
@@ -201,6 +201,45 @@ describe('route-guards and guard:<name>: the route is the required guards, each 
   it('a guard that no longer declares its codes fails', () => {
     const guards = realGuards().map((make) => (nameOf(make) === 'authenticate' ? (c: unknown) => ({ ...make(c), refuses: ['auth_invalid'] }) : make));
     expect(checkGuardList(withGuards(guards)).reason).toContain('authenticate no longer declares auth_missing, auth_malformed');
+  });
+});
+
+describe('route-guards on the calls routes: the same controls, in the same order', () => {
+  type List = 'CALLS_GUARDS' | 'CALL_CONTROL_GUARDS';
+  const withCallList = (list: List, guards: Factory[]): Server => ({ ...server, callRoutes: { ...server.callRoutes, [list]: guards } });
+  const real = (list: List): Factory[] => [...server.callRoutes[list]];
+  const cases = [
+    ...REQUIRED_CALL_GUARDS.map(([name]) => ['CALLS_GUARDS', name] as const),
+    ...REQUIRED_CALL_CONTROL_GUARDS.map(([name]) => ['CALL_CONTROL_GUARDS', name] as const),
+  ];
+
+  it('the real lists pass', () => {
+    expect(checkGuardList(server)).toMatchObject({ ok: true });
+  });
+
+  it.each(cases)('deleting it from %s: %s fails', (list, name) => {
+    const result = checkGuardList(withCallList(list, real(list).filter((g) => nameOf(g) !== name)));
+    expect(result.reason).toContain(`${name} is missing from ${list} (lib/routes/calls.ts)`);
+  });
+
+  it('authentication moved before the origin check in CALLS_GUARDS fails', () => {
+    const guards = real('CALLS_GUARDS');
+    const [auth] = guards.splice(guards.findIndex((g) => nameOf(g) === 'authenticate'), 1);
+    guards.splice(guards.findIndex((g) => nameOf(g) === 'origin'), 0, auth);
+    expect(checkGuardList(withCallList('CALLS_GUARDS', guards)).reason).toMatch(/CALLS_GUARDS: authenticate runs before /);
+  });
+
+  it('a call looked up before authentication fails', () => {
+    const guards = real('CALL_CONTROL_GUARDS');
+    const [control] = guards.splice(guards.findIndex((g) => nameOf(g) === 'call_control'), 1);
+    guards.unshift(control);
+    expect(checkGuardList(withCallList('CALL_CONTROL_GUARDS', guards)).ok).toBe(false);
+  });
+
+  it('an extra guard on the calls route fails, and a missing list fails', () => {
+    const extra: Factory = () => ({ name: 'allow_internal', refuses: [], run: async () => undefined });
+    expect(checkGuardList(withCallList('CALLS_GUARDS', [extra, ...real('CALLS_GUARDS')])).reason).toContain('CALLS_GUARDS has unknown guard(s) allow_internal');
+    expect(checkGuardList({ ...server, callRoutes: {} }).reason).toContain('CALLS_GUARDS is not exported from lib/routes/calls.ts');
   });
 });
 
