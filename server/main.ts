@@ -31,8 +31,6 @@ export interface MainOptions {
   readonly dir: string;
 }
 
-/** The body cap of the calls route (SDP offers are larger than token requests). */
-const CALLS_MAX_BODY_BYTES = 65_536;
 const SHUTDOWN_GRACE_MS = 10_000;
 
 export async function main(options: MainOptions): Promise<Server> {
@@ -100,7 +98,8 @@ export async function main(options: MainOptions): Promise<Server> {
     },
     marker,
     maxBodyBytes: config.maxBodyBytes,
-    bodyCaps: [['/api/realtime/calls', Math.max(CALLS_MAX_BODY_BYTES, config.maxBodyBytes)]],
+    // The calls route's own cap (SDP offers are larger than token requests), the one its shape guard applies.
+    bodyCaps: [['/api/realtime/calls', config.calls.maxBodyBytes]],
     maxConnections: caps.maxConnections,
     maxConnectionsPerIp: caps.maxConnectionsPerIp,
     trustedProxyHops: config.trustedProxyHops,
