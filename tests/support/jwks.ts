@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
+import { listenLoopback } from './loopback.mjs';
 
 /**
  * A loopback identity provider: a real HTTP server publishing a JWK set at
@@ -57,7 +58,6 @@ export async function startJwksServer(keys: readonly IdpKey[] = []): Promise<Jwk
   let published = keys;
   let mode: JwksMode = 'ok';
   let fetches = 0;
-  const sockets = new Set<Socket>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     fetches++;
     if (req.url !== '/jwks.json') {
@@ -83,12 +83,7 @@ export async function startJwksServer(keys: readonly IdpKey[] = []): Promise<Jwk
         res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify({ keys: published.map((k) => k.publicJwk) }));
     }
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const { port, close } = await listenLoopback(server);
   return {
     url: `http://127.0.0.1:${port}/jwks.json`,
     get fetches() {
@@ -100,10 +95,7 @@ export async function startJwksServer(keys: readonly IdpKey[] = []): Promise<Jwk
     setMode(next) {
       mode = next;
     },
-    close() {
-      for (const s of sockets) s.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
+    close,
   };
 }
 

@@ -77,3 +77,28 @@ export async function waitForPong(port, { password, child, timeoutMs = 10_000 } 
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * Listens on a free loopback port and tracks the server's sockets, so that
+ * `close()` ends at once even while a client holds a keep-alive connection
+ * or a request the server never answers (a hanging upstream, say).
+ * @param {import('node:net').Server} server an http or net server, not yet listening
+ * @returns {Promise<{ port: number, close: () => Promise<void> }>}
+ */
+export async function listenLoopback(server) {
+  const sockets = new Set();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

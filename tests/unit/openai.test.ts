@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEphemeralKey, UpstreamError, type OpenAIClientOptions, type UpstreamFailureCode } from '@/lib/openai';
 import type { TokenRequest } from '@/lib/validation';
 import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
+import { listenLoopback } from '../support/loopback.mjs';
 
 const API_KEY = 'sk-test-unit-server-key-0123456789';
 const request: TokenRequest = { voice: 'alloy', model: 'gpt-realtime' };
@@ -41,28 +41,14 @@ async function failure(promise: Promise<unknown>): Promise<UpstreamError> {
 
 /** A throwaway loopback server for upstream behaviours the mock does not have. */
 async function startServer(handler: (req: IncomingMessage, res: ServerResponse) => void) {
-  const sockets = new Set<Socket>();
   let hits = 0;
   const server = createServer((req, res) => {
     hits++;
     req.resume();
     req.on('end', () => handler(req, res));
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    baseUrl: `http://127.0.0.1:${port}/v1`,
-    hits: () => hits,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  const { port, close } = await listenLoopback(server);
+  return { baseUrl: `http://127.0.0.1:${port}/v1`, hits: () => hits, close };
 }
 
 describe('request shape', () => {
