@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { POST } from '@/app/api/realtime/token/route';
 import { signJwt } from '../support/tokens';
 import { ALLOWED_ORIGIN, call, headerText, SERVER_KEY, tokenRequest, routeHarness } from './helpers';
+import { expectClientSecretsRequest } from '../support/upstream';
 
 /**
  * What crosses the boundary to OpenAI and back: only allow-listed fields go
@@ -34,19 +35,7 @@ describe('what reaches upstream', () => {
     expect(res.status).toBe(200);
     expect(h.upstream.requests).toHaveLength(1);
     const [sent] = h.upstream.requests;
-    expect(sent.method).toBe('POST');
-    expect(sent.url).toBe('/v1/realtime/client_secrets');
-    expect(sent.headers.authorization).toBe(`Bearer ${SERVER_KEY}`);
-    expect(sent.headers['content-type']).toBe('application/json');
-    expect(sent.body).toEqual({
-      expires_after: { anchor: 'created_at', seconds: 123 },
-      session: {
-        type: 'realtime',
-        model: 'gpt-4o-mini-realtime-preview',
-        instructions: 'Speak slowly.',
-        audio: { output: { voice: 'shimmer' } },
-      },
-    });
+    expectClientSecretsRequest(sent, SERVER_KEY, { seconds: 123, model: 'gpt-4o-mini-realtime-preview', instructions: 'Speak slowly.', voice: 'shimmer' });
     const everything = `${sent.raw}\n${JSON.stringify(sent.headers)}`;
     for (const leaked of [jwt, 'client-cookie-value', 'client-agent', 'client-header-value', 'org-attacker', 'proj-attacker', ALLOWED_ORIGIN, '203.0.113.7']) {
       expect(everything).not.toContain(leaked);

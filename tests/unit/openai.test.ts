@@ -4,6 +4,7 @@ import { createEphemeralKey, UpstreamError, type OpenAIClientOptions, type Upstr
 import type { TokenRequest } from '@/lib/validation';
 import { startMockOpenAI } from '../../scripts/mock-openai.mjs';
 import { listenLoopback } from '../support/loopback.mjs';
+import { expectClientSecretsRequest } from '../support/upstream';
 
 const API_KEY = 'sk-test-unit-server-key-0123456789';
 const request: TokenRequest = { voice: 'alloy', model: 'gpt-realtime' };
@@ -59,19 +60,7 @@ describe('request shape', () => {
     );
     expect(upstream.requests).toHaveLength(1);
     const [sent] = upstream.requests;
-    expect(sent.method).toBe('POST');
-    expect(sent.url).toBe('/v1/realtime/client_secrets');
-    expect(sent.headers.authorization).toBe(`Bearer ${API_KEY}`);
-    expect(sent.headers['content-type']).toBe('application/json');
-    expect(sent.body).toEqual({
-      expires_after: { anchor: 'created_at', seconds: 120 },
-      session: {
-        type: 'realtime',
-        model: 'gpt-realtime-mini',
-        instructions: 'Be brief.',
-        audio: { output: { voice: 'shimmer' } },
-      },
-    });
+    expectClientSecretsRequest(sent, API_KEY, { seconds: 120, model: 'gpt-realtime-mini', instructions: 'Be brief.', voice: 'shimmer' });
   });
 
   it('omits instructions when there are none', async () => {

@@ -3,6 +3,8 @@ import type { RatePolicy } from '@/lib/limits/store';
 import { rateLimitHeaders } from '@/lib/http/rate-limit-headers';
 import { MemoryRateLimitStore } from '@/lib/limits/memory';
 import type { RateLimitResult } from '@/lib/limits/store';
+// mulberry32, seeded, so a failing sequence can be replayed from its seed.
+import { prng } from '../../bench/stats.mjs';
 
 const T0 = 1_700_000_000_000;
 
@@ -27,17 +29,6 @@ function fakeStore(options: { maxKeys?: number; evictionScan?: number } = {}) {
 
 const policy = (limit: number, windowMs: number, name = 'test'): RatePolicy => ({ name, limit, windowMs });
 
-/** Deterministic PRNG (mulberry32) so a failing sequence can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The sliding log the store must behave exactly like: admits in (now - W, now]. */
 class ReferenceLimiter {
