@@ -25,8 +25,8 @@ interface Harness {
 }
 
 const PREFIX = `observe-${process.pid}:`;
-let redis: RedisServer | undefined;
-const closers: Array<() => Promise<void>> = [];
+// One server for both Redis harnesses, which may set up at the same time.
+let redis: Promise<RedisServer> | undefined;
 
 const memoryHarness = (): Harness => {
   let store: MemoryRateLimitStore;
@@ -38,11 +38,11 @@ const memoryHarness = (): Harness => {
   };
 };
 
-const redisHarness = (resilient: boolean): Harness => ({
+const redisHarness = (resilient: boolean, closers: Array<() => Promise<void>> = []): Harness => ({
   name: resilient ? 'resilient over Redis' : 'Redis',
-  setUp: async () => void (redis ??= await startRedis()),
+  setUp: async () => void (redis ??= startRedis()),
   async connect() {
-    const primary = new RedisRateLimitStore({ url: redis!.url, prefix: PREFIX, timeoutMs: 2000 });
+    const primary = new RedisRateLimitStore({ url: (await redis!).url, prefix: PREFIX, timeoutMs: 2000 });
     const store = resilient
       ? new ResilientRateLimitStore({ primary, fallback: new MemoryRateLimitStore({ sweepIntervalMs: 0 }), logger: createSecurityLogger({ sink: () => {} }) })
       : primary;
@@ -53,7 +53,7 @@ const redisHarness = (resilient: boolean): Harness => ({
 });
 
 afterAll(async () => {
-  await redis?.close();
+  await (await redis)?.close();
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -67,7 +67,8 @@ async function alignTo(bucketMs: number, offsetMs = 50): Promise<void> {
   await sleep(bucketMs - (now % bucketMs) + offsetMs);
 }
 
-describe.each([memoryHarness(), redisHarness(false), redisHarness(true)])('observation store contract: $name', (harness) => {
+// Concurrent within a store: the cases mostly wait for buckets to turn, and each uses its own key.
+describe.concurrent.each([memoryHarness(), redisHarness(false), redisHarness(true)])('observation store contract: $name', (harness) => {
   let store: ObservationStore;
 
   beforeAll(async () => {
