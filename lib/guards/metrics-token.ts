@@ -3,7 +3,7 @@ import { noteFailure } from '../pipeline/failures';
 import type { GuardFactory } from '../pipeline/guard';
 import { refuse } from '../pipeline/refuse';
 
-const BEARER = /^Bearer ([\x21-\x7e]{1,1024})$/;
+const BEARER = /^Bearer ([\x21-\x7e]{1,1024})$/i; // RFC 9110 §11.1: the scheme is case-insensitive
 
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 
