@@ -16,7 +16,7 @@ import { call, PEER_IP, routeHarness, SERVER_KEY, THROUGH_DOOR, tokenRequest } f
 const METRICS_TOKEN = 'metrics-scrape-token-0123456789abcdef0123456789';
 let slow: Receiver;
 let ok: Receiver;
-const h = routeHarness({ METRICS_TOKEN, ALERT_TIMEOUT_MS: '300' });
+const h = routeHarness({ METRICS_TOKEN, ALERT_TIMEOUT_MS: '1000' });
 
 beforeAll(async () => {
   [slow, ok] = await Promise.all([startReceiver({ mode: 'slow' }), startReceiver()]);

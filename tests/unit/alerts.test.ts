@@ -85,7 +85,7 @@ describe('alert webhook', () => {
   });
 
   it('never waits for a slow receiver: notify returns at once and the deadline ends the POST', async () => {
-    const a = alerter(slow.url, { timeoutMs: 300 });
+    const a = alerter(slow.url, { timeoutMs: 1000 });
     a.notify({ event: 'global_limit_tripped', traceId: TRACE, metadata: { limit: 1000 } });
     // Synchronous return: the POST is running, nothing has been answered.
     expect(a.inFlight).toBe(1);
