@@ -1,5 +1,6 @@
 import { loadConfig, type AppConfig } from './config';
 import { configWarnings } from './config/warnings';
+import { createAlerter, type Alerter } from './alerts';
 import { createDenyLists, type DenyLists } from './deny-file';
 import { loadGeoDatabase, type GeoLookup } from './geo';
 import { MemoryRateLimitStore } from './limits/memory';
@@ -7,6 +8,8 @@ import { RedisRateLimitStore } from './limits/redis';
 import { ResilientRateLimitStore } from './limits/resilient';
 import type { ObservationStore } from './limits/observations';
 import type { Clock, RateLimitStore } from './limits/store';
+import { createMetrics, meteredFetch, type Metrics } from './metrics';
+import { observedLogger } from './observed-logger';
 import { getSecurityLogger, traceIdFrom, type SecurityLogger } from './security-logger';
 
 /**
@@ -32,6 +35,10 @@ export interface Runtime {
   readonly geo: GeoLookup | undefined;
   /** The deny list in force (re-read on SIGHUP with `DENY_LIST_FILE`). */
   readonly deny: DenyLists;
+  /** This runtime's Prometheus registry and series (lib/metrics.ts); never prom-client's global one. */
+  readonly metrics: Metrics;
+  /** The alert webhook (lib/alerts.ts) when `ALERT_WEBHOOK_URL` is set. */
+  readonly alerts: Alerter | undefined;
 }
 
 const RUNTIME_KEY = Symbol.for('realtime-token-guard.runtime');
@@ -44,12 +51,17 @@ type RuntimeHolder = { [RUNTIME_KEY]?: Runtime };
  */
 export function createRuntime(parts: Partial<Runtime> & { config: AppConfig }): Runtime {
   const { config } = parts;
-  const logger = parts.logger ?? getSecurityLogger();
+  const metrics = parts.metrics ?? createMetrics();
+  const alerts = parts.alerts ?? alerterFor(config, metrics);
+  // Every line of every layer is counted (and a critical one alerted) here, once.
+  const logger = observedLogger(parts.logger ?? getSecurityLogger(), metrics, alerts);
   const startup = { traceId: traceIdFrom(null) };
   for (const warning of configWarnings(config)) {
     logger.log('warn', 'config_error', warning.message, startup, { variable: warning.variable, ...warning.detail });
   }
   const store = parts.store ?? createStore(config, logger, parts.now);
+  // Duck-typed like lib/health.ts: the resilient store reports its state.
+  metrics.trackDegraded(() => (store as { state?: string }).state === 'redis-degraded');
   return {
     config,
     store,
@@ -57,9 +69,18 @@ export function createRuntime(parts: Partial<Runtime> & { config: AppConfig }): 
     geo: parts.geo ?? (config.geo ? loadGeoDatabase() : undefined),
     deny: parts.deny ?? createDenyLists(config, logger),
     logger,
-    fetch: parts.fetch ?? ((input, init) => fetch(input, init)),
+    // Every upstream call goes through this fetch (lib/upstream.ts): timed once, here.
+    fetch: meteredFetch(parts.fetch ?? ((input, init) => fetch(input, init)), metrics),
     now: parts.now ?? Date.now,
+    metrics,
+    alerts,
   };
+}
+
+function alerterFor(config: AppConfig, metrics: Metrics): Alerter | undefined {
+  const { webhookUrl, timeoutMs, minIntervalMs } = config.alerts;
+  if (webhookUrl === undefined) return undefined;
+  return createAlerter({ url: webhookUrl, timeoutMs, minIntervalMs, count: (outcome) => metrics.alert(outcome) });
 }
 
 /**

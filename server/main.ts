@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import next from 'next';
 import { callsOf } from '@/lib/calls';
 import { ConfigError, type AppConfig } from '@/lib/config';
+import { ERRORS, type ErrorCode } from '@/lib/errors';
 import { getRuntime, type Runtime } from '@/lib/runtime';
 import type { SecurityEvent } from '@/lib/security-logger';
 import { createFrontDoor, MARKER_HEADER } from './front-door';
@@ -123,6 +124,8 @@ export async function main(options: MainOptions): Promise<Server> {
           },
           metadata,
         );
+        // The door's refusals (logRefusal in server/front-door.ts) count like the routes' (lib/metrics.ts).
+        if (typeof metadata.code === 'string' && Object.hasOwn(ERRORS, metadata.code)) runtime.metrics.refusal(metadata.code as ErrorCode);
       },
     },
   });
@@ -158,6 +161,8 @@ export async function main(options: MainOptions): Promise<Server> {
       // and the other instances' sweepers end them (lib/calls/supervisor.ts).
       if (runtime.config.redisUrl === undefined) await callsOf(runtime).close('upstream');
       await runtime.store.close();
+      // An alert still on its way (a store that degraded while stopping) gets its own deadline, no more (lib/alerts.ts).
+      await runtime.alerts?.idle();
     } catch {
       // Exiting anyway; the grace timer below bounds a store that hangs.
     }

@@ -33,7 +33,7 @@ export function createSupervisor(rt: Runtime, options: { registry?: CallRegistry
   const registry =
     options.registry ??
     (config.redisUrl ? new RedisCallRegistry({ url: config.redisUrl, prefix: config.rateLimitPrefix, timeoutMs: config.redisTimeoutMs }) : new MemoryCallRegistry(rt.now));
-  return new CallSupervisor({
+  const supervisor = new CallSupervisor({
     config,
     logger: rt.logger,
     fetch: rt.fetch,
@@ -43,9 +43,13 @@ export function createSupervisor(rt: Runtime, options: { registry?: CallRegistry
     sweepIntervalMs: options.sweepIntervalMs,
     sweepGraceMs: options.sweepGraceMs,
   });
+  // The active-calls gauge (lib/metrics.ts) reads the runtime's latest supervisor.
+  rt.metrics.trackActiveCalls(() => supervisor.size);
+  return supervisor;
 }
 
 /** Makes `supervisor` the one `callsOf(rt)` returns (tests, embedding servers). */
 export function setCalls(rt: Runtime, supervisor: CallSupervisor): void {
   supervisors().set(rt, supervisor);
+  rt.metrics.trackActiveCalls(() => supervisor.size);
 }

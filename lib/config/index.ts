@@ -4,10 +4,12 @@ import { abuseConfig, type AbuseConfig } from './abuse';
 import { jwksConfig, jwtConfig, type JwksConfig, type JwtConfig } from './auth';
 import { callsConfig, type CallsConfig } from './calls';
 import { isLoopbackHost, isTlsOrLoopback } from './hosts';
+import { observabilityConfig, type AlertsConfig, type MetricsConfig } from './observability';
 import { envSchema, type Env } from './schema';
 
 export { CORE_GUARDS, DRY_RUN_GUARDS, type AbuseConfig, type AnomalyConfig, type GeoConfig, type PlanPolicies } from './abuse';
 export type { JwksConfig, JwtConfig, JwtKeyId } from './auth';
+export type { AlertsConfig, MetricsConfig } from './observability';
 export { DEFAULT_ALLOWED_MODELS, DEFAULT_ALLOWED_VOICES, ENV_KEYS, envSchema, REALTIME_VOICES } from './schema';
 
 /**
@@ -68,6 +70,10 @@ export interface AppConfig extends AbuseConfig {
   readonly frontDoorMarker: string | undefined;
   /** The server-side calls path (lib/config/calls.ts). */
   readonly calls: CallsConfig;
+  /** GET /api/metrics (lib/config/observability.ts). */
+  readonly metrics: MetricsConfig;
+  /** The alert webhook (lib/config/observability.ts). */
+  readonly alerts: AlertsConfig;
 }
 
 /** Thrown for a bad or missing setting; the message names variables, never values. */
@@ -175,6 +181,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     clientIpHeader: e.CLIENT_IP_HEADER,
     frontDoorMarker: e.RTG_FRONT_DOOR_MARKER,
     calls: callsConfig(e),
+    ...observabilityConfig(e, isProduction, fail),
     ...abuseConfig(e, env, fail),
   };
 }

@@ -184,6 +184,17 @@ export const envSchema = z.object({
   GUARD_DRY_RUN: list([]),
   RTG_FRONT_DOOR_MARKER: optionalString.pipe(z.string().regex(/^[0-9a-f]{32}$/, 'is set by the front door').optional()),
   ...callsEnv(optionalString, intIn),
+  // Metrics and alerts (README "Metrics and alerts"); built into config.metrics / config.alerts by lib/config/observability.ts.
+  METRICS_TOKEN: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[\x21-\x7e]{32,512}$/, 'must be 32-512 printable characters without spaces (e.g. openssl rand -hex 32)')
+      .optional(),
+  ),
+  ALERT_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional()),
+  ALERT_TIMEOUT_MS: intIn(100, 10_000, 2000),
+  ALERT_MIN_INTERVAL_MS: intIn(0, 86_400_000, 60_000),
+  // End of metrics and alerts.
 });
 
 

@@ -15,6 +15,7 @@ export const authFailureLimitGuard: GuardFactory = (config) => {
     refuses: ['rate_limited'],
     async run(ctx) {
       const reserved = await ctx.rt.store.reserve(ctx.ip, policy);
+      ctx.rt.metrics.limiterDecision(reserved);
       if (reserved.allowed) {
         ctx.authAttempt = reserved;
         return undefined;

@@ -27,11 +27,13 @@ export const callBudgetGuard: GuardFactory = (config) => {
     async run(ctx) {
       const user = ctx.identity?.userId ?? `ip:${ctx.ip}`;
       const slot = await ctx.rt.store.reserve(user, concurrency);
+      ctx.rt.metrics.limiterDecision(slot);
       if (!slot.allowed) {
         return refuse(ctx, 'call_limit_reached', { metadata: { limit: slot.limit, reason: slot.reason }, headers: retryAfter(slot.retryAfterMs) });
       }
       const minutes = (ctx.identity?.plan !== undefined && byPlan.get(ctx.identity.plan)) || defaultMinutes;
       const seconds = await ctx.rt.store.draw(user, minutes, maxSeconds, minSeconds);
+      ctx.rt.metrics.limiterDecision(seconds);
       if (!seconds.allowed) {
         await slot.release();
         return refuse(ctx, 'minutes_exhausted', { metadata: { limitSeconds: seconds.limit, reason: seconds.reason }, headers: retryAfter(seconds.retryAfterMs) });

@@ -31,6 +31,7 @@ export const frontDoorGuard: GuardFactory = (config) => {
           fix: 'start with npm start / npm run dev, or set CLIENT_IP_HEADER behind a trusted platform',
         });
       }
+      ctx.rt.metrics.refusal('service_unavailable');
       return errorResponse('service_unavailable', ctx.traceId);
     },
   };

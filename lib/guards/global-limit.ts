@@ -19,6 +19,7 @@ export const globalLimitGuard: GuardFactory = (config) => {
     refuses: ['issuance_paused'],
     async run(ctx) {
       const result = await ctx.rt.store.hit('all', policy);
+      ctx.rt.metrics.limiterDecision(result);
       if (result.allowed) return undefined;
       const retryAfter = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
       if (ctx.dryRun === undefined && (await ctx.rt.store.hit('all', latch)).allowed) {

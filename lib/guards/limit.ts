@@ -18,6 +18,7 @@ export function limitGuard(name: string, policyOf: (config: AppConfig) => RatePo
       async run(ctx) {
         const result = await ctx.rt.store.hit(keyOf(ctx), typeof policy === 'function' ? policy(ctx) : policy);
         ctx.limits.push(result);
+        ctx.rt.metrics.limiterDecision(result);
         return result.allowed ? undefined : refuseLimited(ctx, result);
       },
     };

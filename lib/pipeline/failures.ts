@@ -14,6 +14,7 @@ export async function noteFailure(ctx: Ctx, kind: string): Promise<void> {
   if (ctx.dryRun !== undefined) return;
   const policy = ctx.rt.config.rateLimits.suspicious;
   const result = await ctx.rt.store.hit(ctx.ip, policy);
+  ctx.rt.metrics.limiterDecision(result);
   if (result.allowed && result.remaining === 0) {
     ctx.log('critical', 'suspicious_activity', `Repeated security failures from ${ctx.ip}`, {
       lastFailure: kind,

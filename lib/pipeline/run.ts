@@ -55,6 +55,7 @@ export function pipeline(factories: readonly GuardFactory[], options: PipelineOp
       throw new Error('pipeline ended without an answer');
     } catch (error) {
       ctx.log('error', 'internal_error', 'Unhandled error in request pipeline', { error });
+      ctx.rt.metrics.refusal('internal_error');
       return done(ctx, errorResponse('internal_error', ctx.traceId));
     }
   };

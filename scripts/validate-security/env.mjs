@@ -54,7 +54,25 @@ export function nextEnv(root, base, production) {
 
 /** Names whose values are secrets: they must be empty in .env.example and are never printed. */
 const SECRET_NAME = /(?:^|_)(?:API_KEY|SECRET|SECRET_KEY|PASSWORD|PRIVATE_KEY|ACCESS_KEY|AUTH_TOKEN)$/;
-export const isSensitive = (name, value) => SECRET_NAME.test(name) || (/_URL$/.test(name) && /\/\/[^/]*@/.test(value ?? ''));
+/** Secrets whose names the pattern cannot tell apart (RATE_LIMIT_TOKEN is a policy); a webhook URL often holds a token in its path. */
+const SECRET_NAMES = new Set(['METRICS_TOKEN', 'ALERT_WEBHOOK_URL']);
+export const isSensitive = (name, value) => SECRET_NAME.test(name) || SECRET_NAMES.has(name) || (/_URL$/.test(name) && /\/\/[^/]*@/.test(value ?? ''));
+
+/** Bits a token could carry at most: length × log2(distinct characters); a low figure means a pattern, not randomness. */
+const estimatedBits = (value) => value.length * Math.log2(Math.max(1, new Set(value).size));
+
+/** METRICS_TOKEN, when set: not a placeholder, not another secret reused, and about 128 random bits (32 hex characters). */
+export function metricsTokenProblems(env) {
+  const token = env.METRICS_TOKEN?.trim();
+  if (!token) return [];
+  const problems = [];
+  if (PLACEHOLDER.test(token)) problems.push('METRICS_TOKEN is a placeholder');
+  for (const other of ['OPENAI_API_KEY', 'JWT_SECRET', 'JWT_SECRET_PREVIOUS', 'CLERK_SECRET_KEY']) {
+    if (env[other]?.trim() === token) problems.push(`METRICS_TOKEN repeats ${other}: a scrape credential must not open anything else`);
+  }
+  if (estimatedBits(token) < 128) problems.push('METRICS_TOKEN looks like a pattern, not random: use openssl rand -hex 32');
+  return problems;
+}
 
 /** Safe values CI uses for the secrets .env.example leaves empty and a working setup needs. */
 export const SAFE_TEST_VALUES = { OPENAI_API_KEY: 'sk-ci-placeholder-not-a-real-key', JWT_SECRET: 'ci-only-jwt-secret-never-used-in-production-0123456789' };
@@ -140,6 +158,8 @@ export function checkEnvironment(server, env, { production, testValues = false }
   if (production && config.allowedOrigins.size === 0) ready.push('no allowed origin in production: set ALLOWED_ORIGINS or PRODUCTION_DOMAIN');
   const methods = [config.clerk && 'Clerk', config.jwt && 'JWT'].filter(Boolean).join(' + ');
   check('ready', ready, `server key set; ${methods} configured; ${config.allowedOrigins.size} allowed origin(s)`);
+
+  if (config.metrics.token !== undefined) check('metrics-token', metricsTokenProblems(input), 'METRICS_TOKEN is long and varied enough');
 
   // An exact N-per-W limiter admits at most N × ceil(S/W) requests in any S seconds.
   const loose = SPEC_POLICIES.filter(({ key, limit, windowSeconds }) => {
