@@ -3,8 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exchange, type Exchange, type Piece } from '../support/raw-http';
-import { SECURITY_HEADERS, expectHeaders, type HeaderTable } from '../support/headers';
+import { expectHeaders, type HeaderTable } from '../support/headers';
 import { SERVER_NAME, startNginx, type Nginx } from '../support/nginx';
+import { expectApiRefusal } from './http';
 
 /**
  * deploy/nginx.conf in front of a loopback stand-in that records every request
@@ -127,13 +128,6 @@ describe('what reaches the app', () => {
   });
 });
 
-/** A refusal in the API error shape, from nginx itself. */
-function expectNginxRefusal(res: { status: number; headers: Record<string, string>; body: string } | undefined, status: number, code: string): void {
-  expect(res?.status).toBe(status);
-  expectHeaders(new Headers(res!.headers), { ...SECURITY_HEADERS, 'Content-Type': 'application/json' }, `${status}`);
-  expect(JSON.parse(res!.body)).toEqual({ error: code, message: expect.any(String), traceId: res!.headers['x-trace-id'] });
-}
-
 describe('refused before the app', () => {
   const SMUGGLED = headLines('GET /api/smuggled HTTP/1.1', []);
   it.each([
@@ -146,7 +140,7 @@ describe('refused before the app', () => {
     seen = [];
     const result: Exchange = await exchange(nginx.tlsPort, [headLines('POST /api/smuggle HTTP/1.1', headers) + '0\r\n\r\n' + SMUGGLED], { ...tls(), expect: 2 });
     expect(result.responses).toHaveLength(1);
-    expectNginxRefusal(result.responses[0], status, 'bad_request');
+    expectApiRefusal(result.responses[0], status, 'bad_request');
     expect(result.closedByServer).toBe(true);
     expect(seen).toEqual([]);
   });
@@ -157,7 +151,7 @@ describe('refused before the app', () => {
   ] as const)('a %s body over 64k → 413 in the API shape, nothing reaches the app', async (_label, headers, body) => {
     seen = [];
     const { responses } = await exchange(nginx.tlsPort, [headLines('POST /api/large HTTP/1.1', headers), body], tls());
-    expectNginxRefusal(responses[0], 413, 'body_too_large');
+    expectApiRefusal(responses[0], 413, 'body_too_large');
     expect(seen).toEqual([]);
   });
 
@@ -209,6 +203,6 @@ describe('when the app is down', () => {
     app.closeAllConnections();
     await new Promise((resolve) => app.close(resolve));
     const res = await nginx.request('/api/down');
-    expectNginxRefusal({ status: res.status, headers: res.headers as Record<string, string>, body: res.body }, 502, 'internal_error');
+    expectApiRefusal(res, 502, 'internal_error');
   });
 });
