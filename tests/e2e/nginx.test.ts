@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { connect as http2Connect } from 'node:http2';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAppWithUpstream, type AppWithUpstream } from '../support/app-server';
 import { expectHeaders, RATE_LIMIT_PRESENT } from '../support/headers';
@@ -44,6 +44,15 @@ async function token(client: string, headers: Record<string, string | string[]> 
   if (sent.authorization === '') delete sent.authorization;
   const res = await nginx.request(TOKEN_PATH, { method: 'POST', localAddress: client, headers: sent, body });
   return { ...res, traceId };
+}
+
+/** An HTTP/2 connection to nginx from `client`. */
+function h2Session(client: string): ClientHttp2Session {
+  // tls.connect hands the socket options, localAddress included, to net.connect.
+  const options: ConnectionOptions & { localAddress: string } = {
+    host: '127.0.0.1', port: nginx.tlsPort, servername: SERVER_NAME, ca: nginx.ca, ALPNProtocols: ['h2'], localAddress: client,
+  };
+  return http2Connect(`https://${SERVER_NAME}:${nginx.tlsPort}`, { createConnection: () => tlsConnect(options) });
 }
 
 /** The `ip` the app logged for these requests. */
@@ -106,9 +115,7 @@ describe('answers arrive through nginx unchanged', () => {
   });
 
   it('over HTTP/2 too', async () => {
-    const session = http2Connect(`https://${SERVER_NAME}:${nginx.tlsPort}`, {
-      createConnection: () => tlsConnect({ host: '127.0.0.1', port: nginx.tlsPort, servername: SERVER_NAME, ca: nginx.ca, ALPNProtocols: ['h2'], localAddress: '127.0.0.5' }),
-    });
+    const session = h2Session('127.0.0.5');
     try {
       const { traceId, traceparent } = newTrace();
       const stream = session.request({ ':method': 'POST', ':path': TOKEN_PATH, 'content-type': 'application/json', authorization: await credential(), traceparent });
@@ -192,9 +199,7 @@ describe('bodies and framing', () => {
 
 describe('nginx\'s own per-client limits', () => {
   it('a burst of 100 requests on one HTTP/2 connection is cut by limit_req/limit_conn, in the API shape', async () => {
-    const session = http2Connect(`https://${SERVER_NAME}:${nginx.tlsPort}`, {
-      createConnection: () => tlsConnect({ host: '127.0.0.1', port: nginx.tlsPort, servername: SERVER_NAME, ca: nginx.ca, ALPNProtocols: ['h2'], localAddress: '127.0.0.8' }),
-    });
+    const session = h2Session('127.0.0.8');
     try {
       const answers = await Promise.all(
         Array.from({ length: 100 }, () =>
@@ -216,6 +221,8 @@ describe('nginx\'s own per-client limits', () => {
       for (const a of byNginx) expect(a.headers['retry-after']).toBe('1');
       // burst=40 plus what 20 r/s refills while the burst arrives.
       expect(answers.length - byNginx.length).toBeLessThan(60);
+      const clients = (await nginx.accessLog()).filter((l) => l.path === '/api/nowhere').map((l) => l.client);
+      expect(new Set(clients)).toEqual(new Set(['127.0.0.8']));
     } finally {
       session.close();
     }
