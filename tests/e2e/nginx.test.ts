@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAppWithUpstream, type AppWithUpstream } from '../support/app-server';
 import { expectHeaders, RATE_LIMIT_PRESENT } from '../support/headers';
 import { SERVER_NAME, startNginx, type Nginx, type NginxResponse } from '../support/nginx';
+import { h2Request } from '../support/http2';
 import { exchange } from '../support/raw-http';
 import { signJwt } from '../support/tokens';
 import { expectApiHeaders, expectApiRefusal, flushLogs, logsFor, newTrace, TOKEN_PATH } from './http';
@@ -44,15 +43,6 @@ async function token(client: string, headers: Record<string, string | string[]> 
   if (sent.authorization === '') delete sent.authorization;
   const res = await nginx.request(TOKEN_PATH, { method: 'POST', localAddress: client, headers: sent, body });
   return { ...res, traceId };
-}
-
-/** An HTTP/2 connection to nginx from `client`. */
-function h2Session(client: string): ClientHttp2Session {
-  // tls.connect hands the socket options, localAddress included, to net.connect.
-  const options: ConnectionOptions & { localAddress: string } = {
-    host: '127.0.0.1', port: nginx.tlsPort, servername: SERVER_NAME, ca: nginx.ca, ALPNProtocols: ['h2'], localAddress: client,
-  };
-  return http2Connect(`https://${SERVER_NAME}:${nginx.tlsPort}`, { createConnection: () => tlsConnect(options) });
 }
 
 /** The `ip` the app logged for these requests. */
@@ -115,21 +105,14 @@ describe('answers arrive through nginx unchanged', () => {
   });
 
   it('over HTTP/2 too', async () => {
-    const session = h2Session('127.0.0.5');
+    const session = nginx.http2('127.0.0.5');
     try {
       const { traceId, traceparent } = newTrace();
-      const stream = session.request({ ':method': 'POST', ':path': TOKEN_PATH, 'content-type': 'application/json', authorization: await credential(), traceparent });
-      stream.end('{}');
-      const [head, body] = await Promise.all([
-        new Promise<Record<string, string>>((resolve) => stream.once('response', (h) => resolve(h as Record<string, string>))),
-        new Promise<string>((resolve) => {
-          let text = '';
-          stream.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve(text));
-        }),
-      ]);
-      expect(head[':status']).toBe(200);
-      expect(head['x-trace-id']).toBe(traceId);
-      expect(JSON.parse(body).value).toMatch(/^ek_/);
+      const res = await h2Request(session, { ':method': 'POST', ':path': TOKEN_PATH, 'content-type': 'application/json', authorization: await credential(), traceparent }, '{}');
+      expect(res.status).toBe(200);
+      expect(res.headers['x-trace-id']).toBe(traceId);
+      expectApiHeaders(new Response(null, { headers: res.headers }));
+      expect(JSON.parse(res.body).value).toMatch(/^ek_/);
     } finally {
       session.close();
     }
@@ -199,21 +182,9 @@ describe('bodies and framing', () => {
 
 describe('nginx\'s own per-client limits', () => {
   it('a burst of 100 requests on one HTTP/2 connection is cut by limit_req/limit_conn, in the API shape', async () => {
-    const session = h2Session('127.0.0.8');
+    const session = nginx.http2('127.0.0.8');
     try {
-      const answers = await Promise.all(
-        Array.from({ length: 100 }, () =>
-          new Promise<{ status: number; headers: Record<string, string>; body: string }>((resolve, reject) => {
-            const stream = session.request({ ':path': '/api/nowhere' });
-            let body = '';
-            let headers: Record<string, string> = {};
-            stream.on('response', (h) => (headers = h as Record<string, string>));
-            stream.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-            stream.on('end', () => resolve({ status: Number(headers[':status']), headers, body }));
-            stream.on('error', reject);
-          }),
-        ),
-      );
+      const answers = await Promise.all(Array.from({ length: 100 }, () => h2Request(session, { ':path': '/api/nowhere' })));
       // nginx's refusals carry no X-RateLimit-* (the app's limiter never saw them).
       const byNginx = answers.filter((a) => a.headers['x-ratelimit-limit'] === undefined && a.status !== 404);
       expect(byNginx.length).toBeGreaterThan(0);

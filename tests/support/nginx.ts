@@ -1,11 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { freePort } from './loopback.mjs';
 
 /**
@@ -77,6 +79,8 @@ export interface Nginx {
   readonly tlsPort: number;
   /** The self-signed certificate of {@link SERVER_NAME}, to trust as a CA. */
   readonly ca: Buffer;
+  /** An HTTP/2 connection (SNI {@link SERVER_NAME}) from `localAddress`. */
+  http2(localAddress?: string): ClientHttp2Session;
   /** One HTTPS request on a fresh connection, SNI and Host {@link SERVER_NAME}. */
   request(path: string, options?: RequestOptions): Promise<NginxResponse>;
   /** The access log's JSON lines so far. */
@@ -160,6 +164,13 @@ function handle(child: ChildProcess, dir: string, httpPort: number, tlsPort: num
     httpPort,
     tlsPort,
     ca,
+    http2(localAddress) {
+      // tls.connect hands the socket options, localAddress included, to net.connect.
+      const options: ConnectionOptions & { localAddress?: string } = {
+        host: '127.0.0.1', port: tlsPort, servername: SERVER_NAME, ca, ALPNProtocols: ['h2'], localAddress,
+      };
+      return http2Connect(`https://${SERVER_NAME}:${tlsPort}`, { createConnection: () => tlsConnect(options) });
+    },
     request: (path, options = {}) =>
       new Promise((resolve, reject) => {
         const req = httpsRequest(
