@@ -1,10 +1,9 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { availableParallelism } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exchange, type Exchange, type Piece } from '../support/raw-http';
 import { expectHeaders, type HeaderTable } from '../support/headers';
-import { SERVER_NAME, startNginx, type Nginx } from '../support/nginx';
+import { NGINX_WORKERS, SERVER_NAME, startNginx, type Nginx } from '../support/nginx';
 import { expectApiRefusal } from './http';
 
 /**
@@ -115,8 +114,8 @@ describe('what reaches the app', () => {
 
   it('connections to the app are kept alive and reused', async () => {
     seen = [];
-    const workers = availableParallelism();
-    for (let i = 0; i < 2 * workers + 2; i++) await nginx.request('/api/reuse', { localAddress: `127.0.0.${10 + i}` });
+    const workers = NGINX_WORKERS;
+    for (let i = 0; i < 3 * workers; i++) await nginx.request('/api/reuse', { localAddress: `127.0.0.${10 + i}` });
     // Each worker keeps its own pool; without `keepalive` every request would be a new connection.
     expect(new Set(seen.map((s) => s.peerPort)).size).toBeLessThanOrEqual(workers);
   });

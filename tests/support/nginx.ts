@@ -13,7 +13,7 @@ import { freePort } from './loopback.mjs';
 /**
  * A real nginx running deploy/nginx.conf, the file the README shows, for tests.
  * Only a fixed list of exact strings is rewritten (ports, the upstream port,
- * file paths, and optionally the three client timeouts), each of which must
+ * file paths, the worker count, and optionally the client timeouts), each of which must
  * occur the stated number of times, so an edit to the file that the test no
  * longer matches fails loudly instead of testing something else.
  */
@@ -21,6 +21,9 @@ import { freePort } from './loopback.mjs';
 export const NGINX_CONF = new URL('../../deploy/nginx.conf', import.meta.url).pathname;
 /** The server_name of deploy/nginx.conf; any other name gets no answer. */
 export const SERVER_NAME = 'api.example.com';
+
+/** Worker processes of a test nginx (each keeps its own pool of connections to the app). */
+export const NGINX_WORKERS = 2;
 
 /** One rewrite: `from` must occur exactly `times` times. */
 export type Substitution = readonly [from: string, to: string, times: number];
@@ -127,6 +130,8 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   for (let attempt = 0; ; attempt++) {
     const [httpPort, tlsPort] = [await freePort(), await freePort()];
     const conf = renderConf(template, [
+      // Two workers, whatever the machine: `auto` would start one per core.
+      ['worker_processes auto;', `worker_processes ${NGINX_WORKERS};`, 1],
       ['listen 80 default_server;', `listen 127.0.0.1:${httpPort} default_server;`, 1],
       ['listen 80;', `listen 127.0.0.1:${httpPort};`, 1],
       ['listen 443 ssl default_server;', `listen 127.0.0.1:${tlsPort} ssl default_server;`, 1],
