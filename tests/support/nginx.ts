@@ -2,12 +2,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
-import { request as httpsRequest } from 'node:https';
-import type { IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { send, type SendOptions, type SentAnswer } from './http-client';
 import { freePort } from './loopback.mjs';
 
 /**
@@ -60,20 +59,8 @@ export interface NginxOptions {
   readonly timeouts?: { readonly header?: number; readonly body?: number; readonly send?: number };
 }
 
-export interface NginxResponse {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-  json(): Record<string, unknown>;
-}
-
-export interface RequestOptions {
-  readonly method?: string;
-  readonly headers?: Record<string, string | string[]>;
-  readonly body?: string | Buffer;
-  /** A loopback source address (127.0.0.2, …): another client, as nginx sees it. */
-  readonly localAddress?: string;
-}
+export type NginxResponse = SentAnswer;
+export type RequestOptions = Omit<SendOptions, 'ca' | 'servername'>;
 
 export interface Nginx {
   /** Plain HTTP port (the redirect and the catch-all server). */
@@ -177,19 +164,7 @@ function handle(child: ChildProcess, dir: string, httpPort: number, tlsPort: num
       return http2Connect(`https://${SERVER_NAME}:${tlsPort}`, { createConnection: () => tlsConnect(options) });
     },
     request: (path, options = {}) =>
-      new Promise((resolve, reject) => {
-        const req = httpsRequest(
-          { host: '127.0.0.1', port: tlsPort, path, method: options.method ?? 'GET', headers: { host: SERVER_NAME, ...options.headers },
-            servername: SERVER_NAME, ca, agent: false, localAddress: options.localAddress },
-          (res) => {
-            let body = '';
-            res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-            res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body, json: () => JSON.parse(body) as Record<string, unknown> }));
-          },
-        );
-        req.on('error', reject);
-        req.end(options.body);
-      }),
+      send(`https://127.0.0.1:${tlsPort}${path}`, { ...options, headers: { host: SERVER_NAME, ...options.headers }, ca, servername: SERVER_NAME }),
     accessLog: async () =>
       (await readFile(join(dir, 'access.log'), 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>),
     stderr: output,
