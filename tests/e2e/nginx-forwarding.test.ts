@@ -181,6 +181,25 @@ describe('refused before the app', () => {
     expect(log.filter((l) => l.path === '/api/stall' || l.path === '/api/trickle').map((l) => l.status)).toEqual([408, 408]);
   });
 
+  it('one client cannot hold more than 64 requests at once (limit_conn): the rest get 503 at once', async () => {
+    seen = [];
+    // 70 uploads trickled a byte every 300 ms (under client_body_timeout), opened 30 ms
+    // apart so that limit_req's 20 r/s admits them all; each is dropped after 3 s.
+    const upload = (i: number) =>
+      sleep(30 * i).then(() =>
+        exchange(nginx.tlsPort, [headLines('POST /api/held HTTP/1.1', [['Content-Length', '100']]), ...Array.from({ length: 20 }, () => [{ delayMs: 300 }, 'a']).flat()], {
+          ...tls(),
+          localAddress: '127.0.0.30',
+          timeoutMs: 3_000,
+        }),
+      );
+    const results = await Promise.all(Array.from({ length: 70 }, (_, i) => upload(i)));
+    const refused = results.filter((r) => r.responses.length > 0);
+    expect(refused.length).toBeGreaterThanOrEqual(6);
+    for (const r of refused) expectApiRefusal(r.responses[0], 503, 'too_many_connections');
+    expect(seen).toEqual([]);
+  });
+
   it('an unknown Host or SNI name gets no answer; plain HTTP is redirected to https on the server name', async () => {
     const redirect = await exchange(nginx.httpPort, [headLines('GET /api/x?y=1 HTTP/1.1', [])]);
     expect(redirect.responses[0]?.status).toBe(308);
