@@ -2,8 +2,9 @@
 /**
  * `npm test [-- vitest args]`: checks that the programs the suite runs for
  * real are installed — Debian's Chromium at /usr/bin/chromium (the browser
- * tests), `redis-server` (the Redis limiter tests) and `nginx` (the
- * reverse-proxy tests) — then runs `vitest run` with the arguments given.
+ * tests), `redis-server` (the Redis limiter tests), `nginx` (the
+ * reverse-proxy tests) and `openssl` (their TLS certificate) — then runs
+ * `vitest run` with the arguments given.
  *
  * When one is missing: as root, installs the Debian packages with apt-get;
  * otherwise stops before running anything and prints the command to run.
@@ -20,6 +21,8 @@ export const NEEDS = [
   { pkg: 'chromium', paths: ['/usr/bin/chromium'] },
   { pkg: 'redis-server', program: 'redis-server', paths: ['/usr/bin/redis-server'] },
   { pkg: 'nginx', program: 'nginx', paths: ['/usr/sbin/nginx'] },
+  // tests/support/nginx.ts makes a self-signed certificate with it; slim images may lack it.
+  { pkg: 'openssl', program: 'openssl', paths: ['/usr/bin/openssl'] },
 ];
 
 const executable = (path) => {

@@ -91,3 +91,23 @@ export function nonJsonLines(app: AppServer): string[] {
     }
   });
 }
+
+/** An answer read off the wire: status, lower-case header names, body text. */
+export interface WireAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: string;
+}
+
+/** Asserts the API error shape: JSON `{error, message, traceId}`, X-Trace-Id equal to it, the API security headers. */
+export function expectApiRefusal(res: WireAnswer | undefined, status: number, code: string): void {
+  expect(res, `no answer, expected ${status} ${code}`).toBeDefined();
+  expect(res!.status).toBe(status);
+  expect(res!.headers['content-type']).toMatch(/^application\/json/);
+  const traceId = res!.headers['x-trace-id'];
+  expect(traceId).toMatch(TRACE_ID);
+  expect(JSON.parse(res!.body)).toEqual({ error: code, message: expect.any(String), traceId });
+  // HTTP/2 pseudo-headers (`:status`) are not header names.
+  const fields = Object.entries(res!.headers).filter(([name, value]) => !name.startsWith(':') && value !== undefined);
+  expectHeaders(new Headers(fields.map(([name, value]) => [name, String(value)])), API_HEADERS, `${status} ${code}`);
+}

@@ -25,8 +25,8 @@ afterAll(async () => {
 });
 
 describe('scripts/test.mjs', () => {
-  it('needs Chromium at /usr/bin/chromium, redis-server and nginx', () => {
-    expect(NEEDS.map((n) => n.pkg)).toEqual(['chromium', 'redis-server', 'nginx']);
+  it('needs Chromium at /usr/bin/chromium, redis-server, nginx and openssl', () => {
+    expect(NEEDS.map((n) => n.pkg)).toEqual(['chromium', 'redis-server', 'nginx', 'openssl']);
     expect(NEEDS.find((n) => n.pkg === 'chromium')?.paths).toEqual(['/usr/bin/chromium']);
   });
 

@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 
 /**
  * HTTP/1.1 over a raw TCP socket, for what `fetch` cannot send: absolute-form and
@@ -38,6 +39,8 @@ export interface ExchangeOptions {
   readonly waitCloseMs?: number;
   /** Give up after this long in total (default 10 s). */
   readonly timeoutMs?: number;
+  /** Speak TLS (e.g. `{ ca, servername }`): the pieces are sent once the handshake is done. */
+  readonly tls?: ConnectionOptions;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -46,7 +49,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export function exchange(port: number, pieces: readonly Piece[], options: ExchangeOptions = {}): Promise<Exchange> {
   const expected = options.expect ?? 1;
   return new Promise((resolve) => {
-    const socket = connect({ port, host: options.host ?? '127.0.0.1', localAddress: options.localAddress });
+    const where = { port, host: options.host ?? '127.0.0.1', localAddress: options.localAddress };
+    const socket = options.tls ? tlsConnect({ ...where, ALPNProtocols: ['http/1.1'], ...options.tls }) : connect(where);
     let raw = '';
     let closed = false;
     let error: string | undefined;
@@ -81,7 +85,7 @@ export function exchange(port: number, pieces: readonly Piece[], options: Exchan
         setImmediate(finish);
       });
     }
-    socket.once('connect', async () => {
+    socket.once(options.tls ? 'secureConnect' : 'connect', async () => {
       for (const piece of pieces) {
         if (settled || closed || socket.destroyed) return;
         if (typeof piece === 'object' && !Buffer.isBuffer(piece)) {
