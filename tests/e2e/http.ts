@@ -109,5 +109,5 @@ export function expectApiRefusal(res: WireAnswer | undefined, status: number, co
   expect(JSON.parse(res!.body)).toEqual({ error: code, message: expect.any(String), traceId });
   // HTTP/2 pseudo-headers (`:status`) are not header names.
   const fields = Object.entries(res!.headers).filter(([name, value]) => !name.startsWith(':') && value !== undefined);
-  expectHeaders(new Headers(fields.map(([name, value]) => [name, String(value)])), API_HEADERS, `${status} ${code}`);
+  expectHeaders(new Headers(fields.map(([name, value]): [string, string] => [name, String(value)])), API_HEADERS, `${status} ${code}`);
 }
