@@ -17,6 +17,7 @@ export const MODULES = {
   config: 'lib/config/index',
   routes: 'lib/routes/token',
   callRoutes: 'lib/routes/calls',
+  metricsRoutes: 'lib/routes/metrics',
   runtime: 'lib/runtime',
   logger: 'lib/security-logger',
   errors: 'lib/errors',
@@ -114,9 +115,20 @@ export const REQUIRED_CALL_CONTROL_GUARDS = [
 ];
 
 /**
+ * GET /api/metrics: the scrape token is checked only through the door and
+ * under the auth-failure limit, so guessing it is bounded per client IP.
+ * @type {Array<[name: string, codes: string[]]>}
+ */
+export const REQUIRED_METRICS_GUARDS = [
+  ...REQUIRED_GUARDS.filter(([name]) => ['front_door', 'auth_failure_limit'].includes(name)),
+  ['metrics_token', ['auth_missing', 'auth_invalid']],
+  ['metrics', []],
+];
+
+/**
  * Every route's guard list holds its required controls, in order, nothing
- * else, each declaring its refusal codes: TOKEN_GUARDS, CALLS_GUARDS and
- * CALL_CONTROL_GUARDS.
+ * else, each declaring its refusal codes: TOKEN_GUARDS, CALLS_GUARDS,
+ * CALL_CONTROL_GUARDS and METRICS_GUARDS.
  */
 export function checkGuardList(server) {
   const config = server.config.loadConfig(PROBE_ENV);
@@ -124,10 +136,11 @@ export function checkGuardList(server) {
     ['TOKEN_GUARDS', 'lib/routes/token.ts', server.routes.TOKEN_GUARDS, REQUIRED_GUARDS],
     ['CALLS_GUARDS', 'lib/routes/calls.ts', server.callRoutes?.CALLS_GUARDS, REQUIRED_CALL_GUARDS],
     ['CALL_CONTROL_GUARDS', 'lib/routes/calls.ts', server.callRoutes?.CALL_CONTROL_GUARDS, REQUIRED_CALL_CONTROL_GUARDS],
+    ['METRICS_GUARDS', 'lib/routes/metrics.ts', server.metricsRoutes?.METRICS_GUARDS, REQUIRED_METRICS_GUARDS],
   ];
   const problems = lists.flatMap(([list, file, factories, required]) => listProblems(server, config, list, file, factories, required));
   const expected = REQUIRED_GUARDS.map(([name]) => name);
-  return verdict('route-guards', problems, `${expected.length} guards in order: ${expected.join(' → ')}; the calls routes' ${REQUIRED_CALL_GUARDS.length} and ${REQUIRED_CALL_CONTROL_GUARDS.length} likewise`);
+  return verdict('route-guards', problems, `${expected.length} guards in order: ${expected.join(' → ')}; the calls routes' ${REQUIRED_CALL_GUARDS.length} and ${REQUIRED_CALL_CONTROL_GUARDS.length} and the metrics route's ${REQUIRED_METRICS_GUARDS.length} likewise`);
 }
 
 function listProblems(server, config, list, file, factories, required) {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '@/lib/config';
 import { main, validate } from '../../scripts/validate-security/cli.mjs';
-import { checkBehaviour, checkGuardList, checkMiddleware, checkNextConfig, checkRateLimitDefaults, loadServer, REQUIRED_CALL_CONTROL_GUARDS, REQUIRED_CALL_GUARDS, REQUIRED_GUARDS } from '../../scripts/validate-security/code.mjs';
+import { checkBehaviour, checkGuardList, checkMiddleware, checkNextConfig, checkRateLimitDefaults, loadServer, REQUIRED_CALL_CONTROL_GUARDS, REQUIRED_CALL_GUARDS, REQUIRED_GUARDS, REQUIRED_METRICS_GUARDS } from '../../scripts/validate-security/code.mjs';
 import { checkEnvExample, checkEnvironment, nextEnv, readEnvironment } from '../../scripts/validate-security/env.mjs';
 import { allConfigCases, type Env } from '../support/config-cases';
 
@@ -204,7 +204,7 @@ describe('route-guards and guard:<name>: the route is the required guards, each 
   });
 });
 
-describe('route-guards on the calls routes: the same controls, in the same order', () => {
+describe('route-guards on the calls and metrics routes: the same controls, in the same order', () => {
   type List = 'CALLS_GUARDS' | 'CALL_CONTROL_GUARDS';
   const withCallList = (list: List, guards: Factory[]): Server => ({ ...server, callRoutes: { ...server.callRoutes, [list]: guards } });
   const real = (list: List): Factory[] => [...server.callRoutes[list]];
@@ -234,6 +234,17 @@ describe('route-guards on the calls routes: the same controls, in the same order
     const [control] = guards.splice(guards.findIndex((g) => nameOf(g) === 'call_control'), 1);
     guards.unshift(control);
     expect(checkGuardList(withCallList('CALL_CONTROL_GUARDS', guards)).ok).toBe(false);
+  });
+
+  it.each(REQUIRED_METRICS_GUARDS.map(([name]) => name))('deleting %s from METRICS_GUARDS fails', (name) => {
+    const guards = [...server.metricsRoutes.METRICS_GUARDS].filter((g: Factory) => nameOf(g) !== name);
+    const result = checkGuardList({ ...server, metricsRoutes: { METRICS_GUARDS: guards } });
+    expect(result.reason).toContain(`${name} is missing from METRICS_GUARDS (lib/routes/metrics.ts)`);
+  });
+
+  it('the metrics token checked before the auth-failure reservation fails', () => {
+    const guards = [...server.metricsRoutes.METRICS_GUARDS].reverse();
+    expect(checkGuardList({ ...server, metricsRoutes: { METRICS_GUARDS: guards } }).ok).toBe(false);
   });
 
   it('an extra guard on the calls route fails, and a missing list fails', () => {
