@@ -1,4 +1,5 @@
-import Redis from 'ioredis';
+import type { RedisConnection } from '../config/redis';
+import { createRedisClient, type RedisClient } from '../limits/redis-client';
 import { script, type LuaScript } from '../limits/lua';
 import { ENDED_TTL_MS, type CallRecord, type CallRegistry, type EndReason } from './registry';
 
@@ -32,26 +33,28 @@ return json
 `);
 
 export interface RedisRegistryOptions {
-  readonly url: string;
+  /** Any `config.redis` mode; a URL string is a single server. */
+  readonly connection: RedisConnection | string;
   readonly prefix: string;
   readonly timeoutMs: number;
 }
 
 export class RedisCallRegistry implements CallRegistry {
   readonly shared = true;
-  private readonly client: Redis;
+  private readonly client: RedisClient;
   private readonly index: string;
 
   constructor(private readonly options: RedisRegistryOptions) {
-    this.client = new Redis(options.url, {
+    const { connection } = options;
+    // Unlike the limiter this has no fallback, and its writes are idempotent (SET, ZADD, ZREM):
+    // it queues while connecting and retries once (lib/limits/redis-client.ts).
+    this.client = createRedisClient(typeof connection === 'string' ? { mode: 'single', url: connection } : connection, {
+      commandTimeoutMs: Math.max(options.timeoutMs, 250),
+      connectTimeoutMs: 1000,
       lazyConnect: false,
-      connectTimeout: 1000,
-      commandTimeout: Math.max(options.timeoutMs, 250),
-      maxRetriesPerRequest: 1,
-      retryStrategy: (times) => Math.min(times * 100, 1000),
+      queueWhileConnecting: { retries: 1 },
     });
-    // Errors name the host: the supervisor logs a fixed text instead.
-    this.client.on('error', () => {});
+    // Errors name the host: the factory's listener drops them, and the supervisor logs a fixed text.
     this.index = `${options.prefix}{calls}:deadlines`;
   }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { RatePolicy } from '../limits/store';
 import { callsEnv } from './calls';
+import { redisEnv } from './redis';
 
 /**
  * The environment schema: every variable the server reads, with its rule and
@@ -184,6 +185,9 @@ export const envSchema = z.object({
   GUARD_DRY_RUN: list([]),
   RTG_FRONT_DOOR_MARKER: optionalString.pipe(z.string().regex(/^[0-9a-f]{32}$/, 'is set by the front door').optional()),
   ...callsEnv(optionalString, intIn),
+  // Redis beyond one node (README "Running several instances"): Cluster or Sentinel instead of
+  // REDIS_URL, with their credentials and TLS; the rules are in lib/config/redis.ts.
+  ...redisEnv(optionalString),
 });
 
 

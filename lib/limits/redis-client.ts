@@ -1,0 +1,132 @@
+import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { RedisConnection } from '../config/redis';
+
+/**
+ * The one place that builds an ioredis client from `config.redis`
+ * (lib/config/redis.ts): a single server, a Redis Cluster or a primary found
+ * through Sentinel. Every mode gets the same fail-fast behaviour, because the
+ * limiter's caller (lib/limits/resilient.ts) answers from memory the moment a
+ * command fails, and a command that ran late would record an admit the
+ * fallback already answered for.
+ */
+
+export type RedisClient = Redis | Cluster;
+
+export interface RedisClientOptions {
+  /** Deadline per command in ms; a late answer is a failure. */
+  readonly commandTimeoutMs: number;
+  /** Deadline for a TCP (and TLS) connect in ms. */
+  readonly connectTimeoutMs: number;
+  /** Longest pause between reconnect attempts in ms (default 1000). */
+  readonly maxReconnectDelayMs?: number;
+  /** Connect on the first command (or `connect()`) instead of at once (default true). */
+  readonly lazyConnect?: boolean;
+  /**
+   * Queue commands while (re)connecting and retry a failed one this many
+   * times (default: no queue, no retry). Only for callers without a fallback
+   * whose writes are idempotent (lib/calls/registry-redis.ts).
+   */
+  readonly queueWhileConnecting?: { readonly retries: number };
+}
+
+/** Errors a demoted primary answers writes with, after a failover behind one endpoint or through Sentinel. */
+const DEMOTED = /^READONLY\b/;
+
+/**
+ * Builds the client for `connection`. It has an `error` listener already:
+ * ioredis prints unhandled errors, which name hosts, to stderr.
+ */
+export function createRedisClient(connection: RedisConnection, options: RedisClientOptions): RedisClient {
+  const maxDelay = options.maxReconnectDelayMs ?? 1000;
+  const queue = options.queueWhileConnecting;
+  const retry = (times: number) => Math.min(times * 100, maxDelay);
+  const node: RedisOptions = {
+    connectTimeout: options.connectTimeoutMs,
+    commandTimeout: options.commandTimeoutMs,
+    maxRetriesPerRequest: queue?.retries ?? 0,
+    // A command that timed out must not run later on a new connection.
+    autoResendUnfulfilledCommands: queue !== undefined,
+    // Wait for a restarting server to finish loading (and, through Sentinel, check its role).
+    enableReadyCheck: true,
+  };
+  const client = build(connection, options.lazyConnect ?? true, queue !== undefined, node, retry);
+  client.on('error', () => {});
+  return client;
+}
+
+function build(connection: RedisConnection, lazyConnect: boolean, queued: boolean, node: RedisOptions, retry: (times: number) => number): RedisClient {
+  // A write refused by a demoted primary: reconnect (Sentinel then names the new one); the
+  // command itself fails, and the fallback answers it (ioredis README "Reconnect on error").
+  const reconnectOnError = (error: Error) => (DEMOTED.test(error.message) ? 1 : false);
+  if (connection.mode === 'single') {
+    return new Redis(connection.url, { ...node, lazyConnect, enableOfflineQueue: queued, retryStrategy: retry, reconnectOnError });
+  }
+  const tls = connection.tls ? {} : undefined;
+  const auth = { username: connection.username, password: connection.password, tls };
+  if (connection.mode === 'sentinel') {
+    return new Redis({
+      ...node,
+      ...auth,
+      lazyConnect,
+      enableOfflineQueue: queued,
+      retryStrategy: retry,
+      reconnectOnError,
+      sentinels: connection.sentinels.map(({ host, port }) => ({ host, port })),
+      name: connection.name,
+      role: 'master',
+      sentinelUsername: connection.sentinelUsername,
+      sentinelPassword: connection.sentinelPassword,
+      enableTLSForSentinelMode: connection.tls,
+      sentinelTLS: tls,
+      sentinelCommandTimeout: node.connectTimeout,
+      sentinelRetryStrategy: retry,
+      // Subscribe to +switch-master: a failover moves this client at once, even when
+      // the old primary is still reachable (ioredis PR #1328).
+      failoverDetector: true,
+    });
+  }
+  const cluster: ClusterOptions = {
+    lazyConnect,
+    // Cluster-level queue: with it off a command fails while the slot map is (re)loading.
+    // The node connections keep their own queue on (ioredis forces it, PR #649), but a
+    // command is only handed to a node that is ready or not yet connected.
+    enableOfflineQueue: queued,
+    enableReadyCheck: true,
+    clusterRetryStrategy: retry,
+    // Nodes that restart with the same slots come back without waiting for a MOVED (PR #2096).
+    clusterNodeRetryStrategy: retry,
+    // No delayed retries on a closed connection or CLUSTERDOWN: a retry after the deadline would
+    // still run the script, counting an admit the fallback already answered for. The periodic
+    // slot refresh (5 s) and MOVED replies keep the map current.
+    retryDelayOnFailover: queued ? 100 : 0,
+    retryDelayOnClusterDown: queued ? 100 : 0,
+    retryDelayOnTryAgain: queued ? 100 : 0,
+    slotsRefreshTimeout: node.connectTimeout,
+    // Limiter checks write: always the primary of the slot.
+    scaleReads: 'master',
+    redisOptions: { ...node, ...auth },
+    // With TLS, keep host names so certificates verify (ioredis README, "Special note: AWS
+    // ElastiCache Clusters with TLS"): resolving them first would check the IP instead.
+    ...(tls ? { dnsLookup: (address: string, callback: (error: null, address: string) => void) => callback(null, address) } : {}),
+  };
+  return new Cluster(
+    connection.nodes.map(({ host, port }) => ({ host, port })),
+    cluster,
+  );
+}
+
+/**
+ * Caches `scripts` on the server(s), so checks can be called by SHA: every
+ * primary of a cluster (a script cache is per node), else the one server.
+ * Failures are ignored: a NOSCRIPT reply makes the caller send the source.
+ */
+export function loadScripts(client: RedisClient, scripts: readonly string[]): void {
+  const targets: Array<Pick<Redis, 'script'>> = client instanceof Cluster ? client.nodes('master') : [client];
+  for (const target of targets) for (const lua of scripts) target.script('LOAD', lua).catch(() => {});
+}
+
+/** Closes `client` gracefully: QUIT when connected (the server sees a clean goodbye), then drop the socket(s). */
+export async function closeRedisClient(client: RedisClient): Promise<void> {
+  if (client.status === 'ready') await client.quit().catch(() => {});
+  client.disconnect();
+}
