@@ -125,6 +125,44 @@ export function loadScripts(client: RedisClient, scripts: readonly string[]): vo
   for (const target of targets) for (const lua of scripts) target.script('LOAD', lua).catch(() => {});
 }
 
+/**
+ * Resolves once `client` is ready, fails for good, or `timeoutMs` passes,
+ * whichever comes first (connecting a lazy client). A cluster is ready once
+ * its slot map is loaded and every primary's connection is up too: ioredis
+ * connects nodes on their first command and, without the offline queue,
+ * refuses every other command sent while that node is still connecting.
+ */
+export function firstConnect(client: RedisClient, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const listening = new Map<Redis | RedisClient, () => void>();
+    const done = () => {
+      clearTimeout(timer);
+      for (const [emitter, listener] of listening) for (const event of ['ready', 'error', 'end']) emitter.off(event, listener);
+      listening.clear();
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    timer.unref?.();
+    const settle = (emitter: Redis | RedisClient, listener: () => void) => {
+      listening.set(emitter, listener);
+      for (const event of ['ready', 'error', 'end']) emitter.once(event, listener);
+    };
+    settle(client, () => {
+      if (!(client instanceof Cluster) || client.status !== 'ready') return done();
+      const pending = client.nodes('master').filter((node) => node.status !== 'ready');
+      let left = pending.length;
+      if (left === 0) return done();
+      for (const node of pending) {
+        settle(node, () => {
+          if (--left === 0) done();
+        });
+        if (node.status === 'wait') node.connect().catch(() => {});
+      }
+    });
+    if (client.status === 'wait') client.connect().catch(() => {});
+  });
+}
+
 /** Closes `client` gracefully: QUIT when connected (the server sees a clean goodbye), then drop the socket(s). */
 export async function closeRedisClient(client: RedisClient): Promise<void> {
   if (client.status === 'ready') await client.quit().catch(() => {});

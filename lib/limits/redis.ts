@@ -2,7 +2,7 @@ import type { RedisConnection } from '../config/redis';
 import { DISTINCT_SCRIPT, HIT_SCRIPT, PEEK_SCRIPT, TREND_SCRIPT, type LuaScript } from './lua';
 import type { DistinctPolicy, DistinctResult, ObservationStore, TrendPolicy, TrendResult } from './observations';
 import { DRAW_SCRIPT, drawAnswer, REFUND_SCRIPT } from './redis-budget';
-import { closeRedisClient, createRedisClient, loadScripts, type RedisClient } from './redis-client';
+import { closeRedisClient, createRedisClient, firstConnect, loadScripts, type RedisClient } from './redis-client';
 import { redisDistinct, redisTrend, type ScriptRunner } from './redis-observations';
 import { admitted, peeked, refused, reservation, StoreError, type Allotment, type Reservation, type RatePolicy, type RateLimitResult, type RateLimitStore, type StoreFailure } from './store';
 
@@ -189,21 +189,7 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
   }
 
   private waitForFirstConnect(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.client.off('ready', done);
-        this.client.off('error', done);
-        this.client.off('end', done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.connectTimeoutMs);
-      timer.unref?.();
-      this.client.once('ready', done);
-      this.client.once('error', done);
-      this.client.once('end', done);
-      if (this.client.status === 'wait') this.client.connect().catch(() => {});
-    });
+    return firstConnect(this.client, this.connectTimeoutMs);
   }
 }
 

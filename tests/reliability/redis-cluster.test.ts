@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { byStatus, tokenRequest, type Answer } from '../route/helpers';
+import { twoInstances, type Instances } from '../support/instances';
+import { startRedisCluster, type RedisClusterServers } from '../support/redis-ha';
+import { signJwt } from '../support/tokens';
+import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
+
+/**
+ * The limiter on a real Redis Cluster (three primaries made by
+ * `redis-cli --cluster create`, tests/support/redis-ha.ts), shared by two
+ * app instances in process (tests/support/instances.ts), as two servers
+ * behind a load balancer with `REDIS_CLUSTER_NODES`.
+ *
+ * - Exact across instances: concurrent requests for users whose keys live on
+ *   different primaries are admitted exactly up to the limit, in total.
+ * - A primary killed (SIGKILL; no replica, so its slots have no owner and the
+ *   cluster goes `fail`): no 5xx, each instance keeps limiting in memory and
+ *   logs `critical` rate_limit_store_degraded; after the restart, recovery is
+ *   logged and limits are shared on the cluster again.
+ */
+
+const LIMIT = 5;
+const PREFIX = `cluster-${Date.now()}:`;
+let cluster: RedisClusterServers;
+let upstream: MockOpenAI;
+let two: Instances;
+
+beforeAll(async () => {
+  [cluster, upstream] = await Promise.all([startRedisCluster(), startMockOpenAI()]);
+  two = twoInstances(cluster.env, upstream.baseUrl, {
+    RATE_LIMIT_PREFIX: PREFIX,
+    RATE_LIMIT_TOKEN: `${LIMIT}/60`,
+    RATE_LIMIT_API: '999999/60',
+    RATE_LIMIT_GLOBAL: '999999/60',
+  });
+});
+
+afterAll(async () => {
+  await two?.close();
+  await upstream?.close();
+  await cluster?.close();
+});
+
+const tokenKey = (user: string) => `${PREFIX}token:jwt:${user}`;
+
+/**
+ * `count` requests for `user` at once, alternating between the instances, each from its own
+ * IP (the auth-failure limit reserves a unit per IP while a credential is verified).
+ */
+async function burst(user: string, count: number): Promise<Answer[]> {
+  const token = await signJwt({}, { subject: user });
+  const requests = await Promise.all(Array.from({ length: count }, (_, i) => tokenRequest({ token, forwardedFor: `198.51.100.${i + 1}` })));
+  return Promise.all(requests.map((req, i) => two.send(i % 2, req)));
+}
+
+/** Users whose token keys sit on `want` distinct primaries, one user per primary. */
+async function usersOnDistinctNodes(want: number, tag: string): Promise<string[]> {
+  const byPort = new Map<number, string>();
+  for (let i = 0; byPort.size < want; i++) {
+    const user = `${tag}-${i}`;
+    const node = await cluster.nodeFor(await cluster.keyslot(tokenKey(user)));
+    if (!byPort.has(node.port)) byPort.set(node.port, user);
+  }
+  return [...byPort.values()];
+}
+
+it('is exact across two instances: 20 simultaneous requests per user, users on three primaries, exactly 5 each', async () => {
+  const users = await usersOnDistinctNodes(3, 'exact');
+  const answers = await Promise.all(users.map((user) => burst(user, 20)));
+  for (const list of answers) expect(byStatus(list)).toEqual({ 200: LIMIT, 429: 20 - LIMIT });
+  // Each user's window is one key on the primary that owns its slot.
+  for (const user of users) {
+    const node = await cluster.nodeFor(await cluster.keyslot(tokenKey(user)));
+    expect(await cluster.client(node).zcard(tokenKey(user))).toBe(LIMIT);
+  }
+  expect(two.events('rate_limit_store_degraded')).toEqual([]);
+});
+
+it('a killed primary: no 5xx, limits held in memory, critical logged; after its restart, recovery and shared limits again', { timeout: 60_000 }, async () => {
+  const [victim] = await usersOnDistinctNodes(1, 'victim');
+  const node = await cluster.nodeFor(await cluster.keyslot(tokenKey(victim)));
+  expect(byStatus(await burst(victim, 2))).toEqual({ 200: 2 });
+
+  await node.stop('SIGKILL');
+  const during: Answer[] = [];
+  // While the node is down and until the cluster calls itself failed (node timeout 1 s),
+  // keep sending; each round moves the instances' clocks past their probe interval.
+  for (let round = 0; round < 6; round++) {
+    during.push(...(await burst(victim, 4)));
+    for (const rt of two.all) rt.advance(1100);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  expect(during.filter((a) => a.status >= 500)).toEqual([]);
+  // Each instance limits on its own: at most the limit each, never open.
+  const admittedBy = (i: number) => during.filter((a, n) => n % 2 === i && a.status === 200).length;
+  expect(admittedBy(0)).toBeLessThanOrEqual(LIMIT);
+  expect(admittedBy(1)).toBeLessThanOrEqual(LIMIT);
+  expect(during.filter((a) => a.status === 429).length).toBeGreaterThanOrEqual(during.length - 2 * LIMIT);
+  for (const rt of two.all) {
+    const degraded = rt.entries().filter((e) => e.event === 'rate_limit_store_degraded');
+    expect(degraded.length).toBeGreaterThanOrEqual(1);
+    expect(degraded[0]).toMatchObject({ level: 'critical', metadata: { store: 'redis', fallback: 'memory' } });
+  }
+
+  await node.start();
+  await cluster.waitForState('ok');
+  // Every instance finds the cluster again at its next probe (a request from a throwaway user).
+  let probe = 0;
+  await vi.waitFor(
+    async () => {
+      for (const rt of two.all) rt.advance(1100);
+      await Promise.all([0, 1].map(async (i) => two.send(i, tokenRequest({ token: await signJwt({}, { subject: `probe-${probe++}` }) }))));
+      for (const rt of two.all) expect(rt.entries().filter((e) => e.event === 'rate_limit_store_recovered').length).toBeGreaterThanOrEqual(1);
+    },
+    { timeout: 15_000, interval: 200 },
+  );
+  // The victim, limited during the outage, stays limited; a new user is limited once across both.
+  expect(byStatus(await burst(victim, 2))).toEqual({ 429: 2 });
+  const [fresh] = await usersOnDistinctNodes(1, 'after');
+  expect(byStatus(await burst(fresh, 12))).toEqual({ 200: LIMIT, 429: 12 - LIMIT });
+  expect(await cluster.client(await cluster.nodeFor(await cluster.keyslot(tokenKey(fresh)))).zcard(tokenKey(fresh))).toBe(LIMIT);
+  // Nothing about the servers in the logs.
+  for (const rt of two.all) expect(rt.lines.join('\n')).not.toMatch(new RegExp(`127\\.0\\.0\\.1|:${node.port}\\b|ECONNREFUSED`));
+});

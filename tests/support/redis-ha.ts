@@ -1,0 +1,166 @@
+import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import type Redis from 'ioredis';
+import { vi } from 'vitest';
+import { redisServerBinary, startRedis, type RedisServer } from './redis';
+
+/**
+ * Redis beyond one node, for tests, with real processes on free loopback
+ * ports (never the shared Redis on 6379): a Redis Cluster of three primaries
+ * made with `redis-cli --cluster create`, and a Sentinel set (a primary, one
+ * replica, one sentinel). Each hands out the environment that points the app
+ * at it (lib/config/redis.ts).
+ */
+
+const run = promisify(execFile);
+
+function redisCli(): string {
+  return join(dirname(redisServerBinary()), 'redis-cli');
+}
+
+export interface RedisClusterServers {
+  /** The primaries; `nodes[i].stop()` kills one, `start()` brings it back with its nodes.conf (same id and slots). */
+  readonly nodes: readonly RedisServer[];
+  /** `REDIS_CLUSTER_NODES` naming every node. */
+  readonly env: Record<string, string>;
+  /** A reused inspecting connection to `node`. */
+  client(node: RedisServer): Redis;
+  /** The slot of `key`, as the cluster computes it (`CLUSTER KEYSLOT`). */
+  keyslot(key: string): Promise<number>;
+  /** The node serving `slot` (`CLUSTER SLOTS`). */
+  nodeFor(slot: number): Promise<RedisServer>;
+  /** Resolves once every running node reports `cluster_state:<state>`. */
+  waitForState(state: 'ok' | 'fail', timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Three cluster-enabled primaries (`--cluster-replicas 0`), with a short
+ * `cluster-node-timeout` so a killed node is marked failed (and the cluster
+ * `fail`, as full coverage is required) within about a second.
+ */
+export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}): Promise<RedisClusterServers> {
+  const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000)];
+  const nodes = await Promise.all([0, 1, 2].map(() => startRedis({ args })));
+  const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
+  const servers: RedisClusterServers = {
+    nodes,
+    client: clientOf,
+    env: { REDIS_CLUSTER_NODES: addresses.join(',') },
+    async keyslot(key) {
+      return Number(await running(nodes).client().call('CLUSTER', 'KEYSLOT', key));
+    },
+    async nodeFor(slot) {
+      const ranges = (await running(nodes).client().call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
+      const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+      const node = nodes.find((n) => n.port === Number(range?.[2][1]));
+      if (!node) throw new Error(`no node serves slot ${slot}`);
+      return node;
+    },
+    async waitForState(state, timeoutMs = 10_000) {
+      await vi.waitFor(
+        async () => {
+          for (const node of nodes.filter((n) => n.running)) {
+            const info = String(await clientOf(node).call('CLUSTER', 'INFO'));
+            if (!info.includes(`cluster_state:${state}`)) throw new Error(`node ${node.port}: not ${state}`);
+          }
+        },
+        { timeout: timeoutMs, interval: 50 },
+      );
+    },
+    async close() {
+      await Promise.all(nodes.map((n) => n.close()));
+    },
+  };
+  try {
+    await run(redisCli(), ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 15_000 });
+    await servers.waitForState('ok');
+  } catch (error) {
+    await servers.close();
+    throw error;
+  }
+  return servers;
+}
+
+function running(nodes: readonly RedisServer[]): { client(): Redis } {
+  const node = nodes.find((n) => n.running);
+  if (!node) throw new Error('no cluster node runs');
+  return { client: () => clientOf(node) };
+}
+
+// One inspecting connection per server, reused by every poll (it reconnects after a restart).
+const clients = new WeakMap<RedisServer, Redis>();
+function clientOf(server: RedisServer): Redis {
+  let client = clients.get(server);
+  if (client === undefined) clients.set(server, (client = server.client()));
+  return client;
+}
+
+export interface RedisSentinelServers {
+  /** The primary at start. */
+  readonly primary: RedisServer;
+  /** Its replica, which the sentinel promotes when the primary dies. */
+  readonly replica: RedisServer;
+  readonly sentinel: RedisServer;
+  /** The monitored name (`mymaster`). */
+  readonly name: string;
+  /** `REDIS_SENTINELS` and `REDIS_SENTINEL_NAME`. */
+  readonly env: Record<string, string>;
+  /** A reused inspecting connection to `server`. */
+  client(server: RedisServer): Redis;
+  /** The port the sentinel names as primary now (`SENTINEL get-master-addr-by-name`). */
+  primaryPort(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * A primary, one replica (`--replicaof`) and one sentinel with quorum 1 that
+ * calls the primary down after 500 ms. Resolves once the sentinel knows the
+ * replica, so a failover can promote it.
+ */
+export async function startRedisSentinel(): Promise<RedisSentinelServers> {
+  const name = 'mymaster';
+  const primary = await startRedis();
+  const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(primary.port)] });
+  const sentinel = await startRedis({
+    sentinelConfig: [
+      `sentinel monitor ${name} 127.0.0.1 ${primary.port} 1`,
+      `sentinel down-after-milliseconds ${name} 500`,
+      `sentinel failover-timeout ${name} 2000`,
+      `sentinel parallel-syncs ${name} 1`,
+      '',
+    ].join('\n'),
+  });
+  const servers: RedisSentinelServers = {
+    primary,
+    replica,
+    sentinel,
+    name,
+    client: clientOf,
+    env: { REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`, REDIS_SENTINEL_NAME: name },
+    async primaryPort() {
+      const [, port] = (await clientOf(sentinel).call('SENTINEL', 'get-master-addr-by-name', name)) as [string, string];
+      return Number(port);
+    },
+    async close() {
+      await Promise.all([sentinel.close(), replica.close(), primary.close()]);
+    },
+  };
+  try {
+    await vi.waitFor(
+      async () => {
+        const replicas = (await clientOf(sentinel).call('SENTINEL', 'replicas', name)) as string[][];
+        const known = replicas.some((fields) => fields.includes(String(replica.port)) && !fields.join(',').includes('s_down'));
+        if (!known) throw new Error('the sentinel does not know the replica yet');
+        const link = await clientOf(replica).info('replication');
+        if (!link.includes('master_link_status:up')) throw new Error('the replica is not in sync yet');
+      },
+      { timeout: 15_000, interval: 100 },
+    );
+  } catch (error) {
+    await servers.close();
+    throw error;
+  }
+  return servers;
+}
