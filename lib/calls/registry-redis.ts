@@ -32,6 +32,16 @@ redis.call('SET', KEYS[1], cjson.encode(record), 'PX', ARGV[4])
 return json
 `);
 
+/**
+ * The two keys a registry script touches: the call's record and the deadline
+ * index. Both carry the hash tag `{calls}`, so they share one cluster slot
+ * (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags);
+ * all calls then live on one primary, which their numbers (a few per user) allow.
+ */
+export function callKeys(prefix: string, id: string): { readonly record: string; readonly index: string } {
+  return { record: `${prefix}{calls}:call:${id}`, index: `${prefix}{calls}:deadlines` };
+}
+
 export interface RedisRegistryOptions {
   /** Any `config.redis` mode; a URL string is a single server. */
   readonly connection: RedisConnection | string;
@@ -55,11 +65,11 @@ export class RedisCallRegistry implements CallRegistry {
       queueWhileConnecting: { retries: 1 },
     });
     // Errors name the host: the factory's listener drops them, and the supervisor logs a fixed text.
-    this.index = `${options.prefix}{calls}:deadlines`;
+    this.index = callKeys(options.prefix, '').index;
   }
 
   private key(id: string): string {
-    return `${this.options.prefix}{calls}:call:${id}`;
+    return callKeys(this.options.prefix, id).record;
   }
 
   private run(s: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {

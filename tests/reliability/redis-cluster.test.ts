@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { callKeys, RedisCallRegistry } from '@/lib/calls/registry-redis';
+import type { RedisConnection } from '@/lib/config';
+import { RedisRateLimitStore } from '@/lib/limits/redis';
 import { byStatus, tokenRequest, type Answer } from '../route/helpers';
 import { twoInstances, type Instances } from '../support/instances';
 import { startRedisCluster, type RedisClusterServers } from '../support/redis-ha';
@@ -11,6 +14,9 @@ import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
  * app instances in process (tests/support/instances.ts), as two servers
  * behind a load balancer with `REDIS_CLUSTER_NODES`.
  *
+ * - Every script keeps to one slot: each store and call-registry operation
+ *   runs on the cluster, which refuses a script whose keys span slots
+ *   (CROSSSLOT) or that touches an undeclared key on another node.
  * - Exact across instances: concurrent requests for users whose keys live on
  *   different primaries are admitted exactly up to the limit, in total.
  * - A primary killed (SIGKILL; no replica, so its slots have no owner and the
@@ -63,6 +69,44 @@ async function usersOnDistinctNodes(want: number, tag: string): Promise<string[]
   }
   return [...byPort.values()];
 }
+
+it('every script keeps to one slot: each store and call-registry operation succeeds on the cluster, where a cross-slot script is refused', async () => {
+  const connection: RedisConnection = { mode: 'cluster', nodes: cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), username: undefined, password: undefined, tls: false };
+  const store = new RedisRateLimitStore({ connection, prefix: `${PREFIX}slots:`, timeoutMs: 2000 });
+  const registry = new RedisCallRegistry({ connection, prefix: `${PREFIX}slots:`, timeoutMs: 2000 });
+  try {
+    const policy = { name: 'p', limit: 3, windowMs: 60_000 };
+    // Keys on every primary: a script that reached past its one key would fail on some of them.
+    for (const key of ['a', 'b', 'c', 'd', 'e', 'f']) {
+      expect((await store.hit(key, policy)).allowed).toBe(true);
+      await (await store.reserve(key, policy)).release();
+      expect((await store.peek(key, policy)).remaining).toBe(2);
+      const draw = await store.draw(key, { ...policy, name: 'budget', limit: 100 }, 10, 1);
+      expect(draw.granted).toBe(10);
+      await draw.refund(4);
+      expect((await store.distinct(key, 'm', { name: 'd', windowMs: 60_000, maxMembers: 5 })).members).toEqual(['m']);
+      expect((await store.trend(key, { name: 't', bucketMs: 60_000, alpha: 0.5 })).current).toBe(1);
+    }
+    const now = Date.now();
+    for (const id of ['call_1', 'call_2', 'call_3']) {
+      const keys = callKeys(`${PREFIX}slots:`, id);
+      expect(await cluster.keyslot(keys.record)).toBe(await cluster.keyslot(keys.index));
+      await registry.put({ id, owner: 'jwt:u', kind: 'realtime', upstreamId: `rtc_${id}`, startedAt: now, endsAt: now + 1000, limitedBy: 'max_duration', state: 'active' });
+      expect((await registry.get(id))?.state).toBe('active');
+    }
+    expect((await registry.overdue(now + 5000, 10)).map((r) => r.id).sort()).toEqual(['call_1', 'call_2', 'call_3']);
+    expect((await registry.finish('call_1', 'client', now))?.id).toBe('call_1');
+    expect(await registry.finish('call_1', 'client', now)).toBeUndefined();
+    // The control: this cluster does refuse a script over two slots.
+    const [x, y] = ['a', 'b'].map((k) => `${PREFIX}slots:${k}`);
+    expect(await cluster.keyslot(x)).not.toBe(await cluster.keyslot(y));
+    const node = cluster.client(await cluster.nodeFor(await cluster.keyslot(x)));
+    await expect(node.eval("return redis.call('GET', KEYS[1])", 2, x, y)).rejects.toThrow(/CROSSSLOT/);
+  } finally {
+    await store.close();
+    await registry.close();
+  }
+});
 
 it('is exact across two instances: 20 simultaneous requests per user, users on three primaries, exactly 5 each', async () => {
   const users = await usersOnDistinctNodes(3, 'exact');
