@@ -4,6 +4,7 @@ import type { RedisConnection } from '@/lib/config';
 import { RedisRateLimitStore } from '@/lib/limits/redis';
 import { byStatus, tokenRequest, type Answer } from '../route/helpers';
 import { twoInstances, type Instances } from '../support/instances';
+import type { RedisServer } from '../support/redis';
 import { startRedisCluster, type RedisClusterServers } from '../support/redis-ha';
 import { signJwt } from '../support/tokens';
 import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
@@ -102,11 +103,21 @@ it('every script keeps to one slot: each store and call-registry operation succe
     expect(await cluster.keyslot(x)).not.toBe(await cluster.keyslot(y));
     const node = cluster.client(await cluster.nodeFor(await cluster.keyslot(x)));
     await expect(node.eval("return redis.call('GET', KEYS[1])", 2, x, y)).rejects.toThrow(/CROSSSLOT/);
+    // A graceful close says QUIT to every primary it talked to (server/main.ts closes the store on SIGTERM).
+    const before = await Promise.all(cluster.nodes.map(quits));
+    await store.close();
+    expect(await Promise.all(cluster.nodes.map(quits))).toEqual(before.map((n) => n + 1));
   } finally {
     await store.close();
     await registry.close();
   }
 });
+
+/** QUIT commands a node has served (INFO commandstats). */
+async function quits(node: RedisServer): Promise<number> {
+  const stats = await cluster.client(node).info('commandstats');
+  return Number(/cmdstat_quit:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+}
 
 it('is exact across two instances: 20 simultaneous requests per user, users on three primaries, exactly 5 each', async () => {
   const users = await usersOnDistinctNodes(3, 'exact');
