@@ -80,9 +80,13 @@ function build(connection: RedisConnection, lazyConnect: boolean, queued: boolea
       sentinelTLS: tls,
       sentinelCommandTimeout: node.connectTimeout,
       sentinelRetryStrategy: retry,
-      // Subscribe to +switch-master: a failover moves this client at once, even when
-      // the old primary is still reachable (ioredis PR #1328).
-      failoverDetector: true,
+      // No `failoverDetector` (ioredis PR #1328): its +switch-master handler disconnects the
+      // connector, and when that lands while a reconnect is asking the sentinels (the usual
+      // case after a crash), ioredis 5.11 rejects the connect and ends the client for good
+      // (Redis.js: connector error -> status "end", no retry). With it on, about one run in three
+      // of tests/reliability/redis-sentinel.test.ts never recovered; with it off, none did.
+      // A dead primary drops the connection, and a
+      // demoted one answers READONLY (reconnectOnError above): both make it ask again.
     });
   }
   const cluster: ClusterOptions = {
