@@ -1,5 +1,5 @@
 import type { RedisConnection } from '../config/redis';
-import { createRedisClient, type RedisClient } from '../limits/redis-client';
+import { closeRedisClient, createRedisClient, type RedisClient } from '../limits/redis-client';
 import { script, type LuaScript } from '../limits/lua';
 import { ENDED_TTL_MS, type CallRecord, type CallRegistry, type EndReason } from './registry';
 
@@ -103,7 +103,7 @@ export class RedisCallRegistry implements CallRegistry {
   }
 
   async close(): Promise<void> {
-    this.client.disconnect();
+    await closeRedisClient(this.client, { quit: false });
   }
 }
 

@@ -51,8 +51,20 @@ export function createRedisClient(connection: RedisConnection, options: RedisCli
   };
   const client = build(connection, options.lazyConnect ?? true, queue !== undefined, node, retry);
   client.on('error', () => {});
+  // ioredis ends a client for good when a connect attempt itself fails (not the socket: the
+  // connector, e.g. a Sentinel lookup aborted midway; Redis.js sets status "end" without
+  // retrying). Only closeRedisClient may end it: otherwise connect again, after a pause.
+  client.on('end', () => {
+    if (closing.has(client)) return;
+    setTimeout(() => {
+      if (!closing.has(client) && client.status === 'end') client.connect().catch(() => {});
+    }, maxDelay).unref?.();
+  });
   return client;
 }
+
+/** Clients being closed on purpose (closeRedisClient): they stay ended. */
+const closing = new WeakSet<RedisClient>();
 
 function build(connection: RedisConnection, lazyConnect: boolean, queued: boolean, node: RedisOptions, retry: (times: number) => number): RedisClient {
   // A write refused by a demoted primary: reconnect (Sentinel then names the new one); the
@@ -167,8 +179,12 @@ export function firstConnect(client: RedisClient, timeoutMs: number): Promise<vo
   });
 }
 
-/** Closes `client` gracefully: QUIT when connected (the server sees a clean goodbye), then drop the socket(s). */
-export async function closeRedisClient(client: RedisClient): Promise<void> {
-  if (client.status === 'ready') await client.quit().catch(() => {});
+/**
+ * Closes `client` for good: QUIT when connected (the server sees a clean goodbye,
+ * after the last answer), then drop the socket(s). `quit: false` only drops them.
+ */
+export async function closeRedisClient(client: RedisClient, options: { quit?: boolean } = {}): Promise<void> {
+  closing.add(client);
+  if ((options.quit ?? true) && client.status === 'ready') await client.quit().catch(() => {});
   client.disconnect();
 }
