@@ -112,8 +112,10 @@ function build(connection: RedisConnection, lazyConnect: boolean, queued: boolea
     // Nodes that restart with the same slots come back without waiting for a MOVED (PR #2096).
     clusterNodeRetryStrategy: retry,
     // No delayed retries on a closed connection or CLUSTERDOWN: a retry after the deadline would
-    // still run the script, counting an admit the fallback already answered for. The periodic
-    // slot refresh (5 s) and MOVED replies keep the map current.
+    // still run the script, counting an admit the fallback already answered for. MOVED replies
+    // and a periodic slot refresh keep the map current: the refresh is what finds a replica
+    // promoted after its primary died (ioredis has no refresh interval unless asked).
+    slotsRefreshInterval: 2000,
     retryDelayOnFailover: queued ? 100 : 0,
     retryDelayOnClusterDown: queued ? 100 : 0,
     retryDelayOnTryAgain: queued ? 100 : 0,

@@ -15,12 +15,15 @@ import { redisServerBinary, startRedis, type RedisServer } from './redis';
 
 const run = promisify(execFile);
 
+/** A primary starts a replica's full sync at once, not after the default 5 s wait for more replicas. */
+const SYNC_AT_ONCE = ['--repl-diskless-sync-delay', '0'];
+
 function redisCli(): string {
   return join(dirname(redisServerBinary()), 'redis-cli');
 }
 
 export interface RedisClusterServers {
-  /** The primaries; `nodes[i].stop()` kills one, `start()` brings it back with its nodes.conf (same id and slots). */
+  /** Every node (primaries and replicas); `nodes[i].stop()` kills one, `start()` brings it back with its nodes.conf (same id and slots). */
   readonly nodes: readonly RedisServer[];
   /** `REDIS_CLUSTER_NODES` naming every node. */
   readonly env: Record<string, string>;
@@ -28,22 +31,33 @@ export interface RedisClusterServers {
   client(node: RedisServer): Redis;
   /** The slot of `key`, as the cluster computes it (`CLUSTER KEYSLOT`). */
   keyslot(key: string): Promise<number>;
-  /** The node serving `slot` (`CLUSTER SLOTS`). */
+  /** The primary serving `slot` (`CLUSTER SLOTS`, asked of a running node). */
   nodeFor(slot: number): Promise<RedisServer>;
+  /** The replicas of the primary serving `slot`. */
+  replicasFor(slot: number): Promise<RedisServer[]>;
   /** Resolves once every running node reports `cluster_state:<state>`. */
   waitForState(state: 'ok' | 'fail', timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
 /**
- * Three cluster-enabled primaries (`--cluster-replicas 0`), with a short
- * `cluster-node-timeout` so a killed node is marked failed (and the cluster
- * `fail`, as full coverage is required) within about a second.
+ * Three cluster-enabled primaries, with `replicas: 1` one replica each (six
+ * nodes), and a short `cluster-node-timeout` so a killed node is marked
+ * failed (the cluster `fail`, as full coverage is required, until a replica
+ * takes over) within about a second.
  */
-export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}): Promise<RedisClusterServers> {
-  const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000)];
-  const nodes = await Promise.all([0, 1, 2].map(() => startRedis({ args })));
+export async function startRedisCluster(options: { nodeTimeoutMs?: number; replicas?: 0 | 1 } = {}): Promise<RedisClusterServers> {
+  const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000), ...SYNC_AT_ONCE];
+  const replicas = options.replicas ?? 0;
+  const nodes = await Promise.all(Array.from({ length: 3 * (1 + replicas) }, () => startRedis({ args })));
   const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
+  /** The nodes serving `slot`, primary first. */
+  const servingSlot = async (slot: number): Promise<RedisServer[]> => {
+    const ranges = (await running(nodes).client().call('CLUSTER', 'SLOTS')) as Array<[number, number, ...Array<[string, number]>]>;
+    const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+    const ports = (range?.slice(2) ?? []) as Array<[string, number]>;
+    return ports.map(([, port]) => nodes.find((n) => n.port === Number(port))).filter((n): n is RedisServer => n !== undefined);
+  };
   const servers: RedisClusterServers = {
     nodes,
     client: clientOf,
@@ -52,11 +66,12 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}
       return Number(await running(nodes).client().call('CLUSTER', 'KEYSLOT', key));
     },
     async nodeFor(slot) {
-      const ranges = (await running(nodes).client().call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
-      const range = ranges.find(([from, to]) => slot >= from && slot <= to);
-      const node = nodes.find((n) => n.port === Number(range?.[2][1]));
-      if (!node) throw new Error(`no node serves slot ${slot}`);
-      return node;
+      const [primary] = await servingSlot(slot);
+      if (!primary) throw new Error(`no node serves slot ${slot}`);
+      return primary;
+    },
+    async replicasFor(slot) {
+      return (await servingSlot(slot)).slice(1);
     },
     async waitForState(state, timeoutMs = 10_000) {
       await vi.waitFor(
@@ -74,8 +89,21 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}
     },
   };
   try {
-    await run(redisCli(), ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 15_000 });
+    await run(redisCli(), ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 15_000 });
     await servers.waitForState('ok');
+    if (replicas > 0) {
+      // A failover needs replicas that are attached and in sync: wait for both, for every range.
+      await vi.waitFor(
+        async () => {
+          const ranges = (await clientOf(nodes[0]).call('CLUSTER', 'SLOTS')) as unknown[][];
+          if (ranges.length === 0 || ranges.some((r) => r.length < 4)) throw new Error('replicas not attached yet');
+          for (const replica of (await Promise.all(ranges.map(([from]) => servingSlot(Number(from))))).map((n) => n[1])) {
+            if (!(await clientOf(replica).info('replication')).includes('master_link_status:up')) throw new Error('a replica is not in sync yet');
+          }
+        },
+        { timeout: 15_000, interval: 100 },
+      );
+    }
   } catch (error) {
     await servers.close();
     throw error;
@@ -121,8 +149,8 @@ export interface RedisSentinelServers {
  */
 export async function startRedisSentinel(): Promise<RedisSentinelServers> {
   const name = 'mymaster';
-  const primary = await startRedis();
-  const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(primary.port)] });
+  const primary = await startRedis({ args: SYNC_AT_ONCE });
+  const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(primary.port), ...SYNC_AT_ONCE] });
   const sentinel = await startRedis({
     sentinelConfig: [
       `sentinel monitor ${name} 127.0.0.1 ${primary.port} 1`,
