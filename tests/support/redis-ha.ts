@@ -71,7 +71,9 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number; repli
       return primary;
     },
     async replicasFor(slot) {
-      return (await servingSlot(slot)).slice(1);
+      const primary = await servers.nodeFor(slot);
+      const roles = await Promise.all(nodes.map(roleOf));
+      return nodes.filter((_, i) => roles[i].replicaOf === primary.port);
     },
     async waitForState(state, timeoutMs = 10_000) {
       await vi.waitFor(
@@ -92,14 +94,13 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number; repli
     await run(redisCli(), ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 15_000 });
     await servers.waitForState('ok');
     if (replicas > 0) {
-      // A failover needs replicas that are attached and in sync: wait for both, for every range.
+      // A failover needs replicas that are attached and in sync. ROLE says so at once; CLUSTER
+      // SLOTS lists replicas only some seconds later (about 9 s here, Redis 7.0).
       await vi.waitFor(
         async () => {
-          const ranges = (await clientOf(nodes[0]).call('CLUSTER', 'SLOTS')) as unknown[][];
-          if (ranges.length === 0 || ranges.some((r) => r.length < 4)) throw new Error('replicas not attached yet');
-          for (const replica of (await Promise.all(ranges.map(([from]) => servingSlot(Number(from))))).map((n) => n[1])) {
-            if (!(await clientOf(replica).info('replication')).includes('master_link_status:up')) throw new Error('a replica is not in sync yet');
-          }
+          const roles = await Promise.all(nodes.map(roleOf));
+          const synced = roles.filter((r) => r.replicaOf !== undefined && r.connected);
+          if (synced.length !== 3 * replicas) throw new Error('replicas not in sync yet');
         },
         { timeout: 15_000, interval: 100 },
       );
@@ -109,6 +110,13 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number; repli
     throw error;
   }
   return servers;
+}
+
+/** `ROLE`: whose replica a node is (its primary's port), and whether its link is up. */
+async function roleOf(node: RedisServer): Promise<{ replicaOf: number | undefined; connected: boolean }> {
+  const role = (await clientOf(node).call('ROLE')) as [string, ...unknown[]];
+  if (role[0] !== 'slave') return { replicaOf: undefined, connected: false };
+  return { replicaOf: Number(role[2]), connected: role[3] === 'connected' };
 }
 
 function running(nodes: readonly RedisServer[]): { client(): Redis } {
