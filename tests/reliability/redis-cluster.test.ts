@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { callKeys, RedisCallRegistry } from '@/lib/calls/registry-redis';
 import type { RedisConnection } from '@/lib/config';
 import { RedisRateLimitStore } from '@/lib/limits/redis';
+import type { ResilientRateLimitStore } from '@/lib/limits/resilient';
 import { byStatus, tokenRequest, type Answer } from '../route/helpers';
 import { twoInstances, type Instances } from '../support/instances';
 import type { RedisServer } from '../support/redis';
@@ -49,6 +50,7 @@ afterAll(async () => {
 });
 
 const tokenKey = (user: string) => `${PREFIX}token:jwt:${user}`;
+const events = (i: number, event: string) => two.all[i].entries().filter((e) => e.event === event);
 
 /**
  * `count` requests for `user` at once, alternating between the instances, each from its own
@@ -159,16 +161,24 @@ it('a killed primary: no 5xx, limits held in memory, critical logged; after its 
 
   await node.start();
   await cluster.waitForState('ok');
-  // Every instance finds the cluster again at its next probe (a request from a throwaway user).
+  // Done when a request touching the victim's slot (a user with a hash tag for it) runs on each
+  // instance without a new failure: both reach the restarted node again.
   let probe = 0;
+  const ofSlot = () => `{${tokenKey(victim)}}probe-${probe++}`;
   await vi.waitFor(
     async () => {
       for (const rt of two.all) rt.advance(1100);
-      await Promise.all([0, 1].map(async (i) => two.send(i, tokenRequest({ token: await signJwt({}, { subject: `probe-${probe++}` }) }))));
-      for (const rt of two.all) expect(rt.entries().filter((e) => e.event === 'rate_limit_store_recovered').length).toBeGreaterThanOrEqual(1);
+      for (const i of [0, 1]) {
+        const before = events(i, 'rate_limit_store_degraded').length;
+        const answer = await two.send(i, tokenRequest({ token: await signJwt({}, { subject: ofSlot() }), forwardedFor: `203.0.113.${probe % 200}` }));
+        expect(answer.status).toBe(200);
+        expect(events(i, 'rate_limit_store_degraded').length).toBe(before);
+        expect((two.all[i].runtime.store as ResilientRateLimitStore).state).toBe('redis');
+      }
     },
     { timeout: 15_000, interval: 200 },
   );
+  for (const i of [0, 1]) expect(events(i, 'rate_limit_store_recovered').length).toBeGreaterThanOrEqual(1);
   // The victim, limited during the outage, stays limited; a new user is limited once across both.
   expect(byStatus(await burst(victim, 2))).toEqual({ 429: 2 });
   const [fresh] = await usersOnDistinctNodes(1, 'after');
