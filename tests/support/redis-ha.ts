@@ -3,7 +3,8 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type Redis from 'ioredis';
 import { vi } from 'vitest';
-import { redisServerBinary, startRedis, type RedisServer } from './redis';
+import { freePort, redisServerBinary, startRedis, type RedisServer } from './redis';
+import type { TlsFiles } from './tls-files';
 
 /**
  * Redis beyond one node, for tests, with real processes on free loopback
@@ -46,10 +47,31 @@ export interface RedisClusterServers {
  * failed (the cluster `fail`, as full coverage is required, until a replica
  * takes over) within about a second.
  */
-export async function startRedisCluster(options: { nodeTimeoutMs?: number; replicas?: 0 | 1 } = {}): Promise<RedisClusterServers> {
-  const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000), ...SYNC_AT_ONCE];
+export interface ClusterOptions {
+  nodeTimeoutMs?: number;
+  replicas?: 0 | 1;
+  /** `requirepass` of the default user (the admin connections and redis-cli use it). */
+  password?: string;
+  /** More server arguments for every node (an ACL `--user …`). */
+  args?: readonly string[];
+  /**
+   * TLS: each node also listens with TLS on a port of its own, and the
+   * cluster bus uses TLS (`--tls-cluster yes`); `env` then names the TLS
+   * ports with `REDIS_TLS=1`. The plaintext port stays for inspection.
+   */
+  tls?: TlsFiles;
+}
+
+export async function startRedisCluster(options: ClusterOptions = {}): Promise<RedisClusterServers> {
+  const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000), ...SYNC_AT_ONCE, ...(options.args ?? [])];
+  if (options.password) args.push('--masterauth', options.password);
   const replicas = options.replicas ?? 0;
-  const nodes = await Promise.all(Array.from({ length: 3 * (1 + replicas) }, () => startRedis({ args })));
+  const { tls, password } = options;
+  const count = 3 * (1 + replicas);
+  const tlsPorts = tls ? await Promise.all(Array.from({ length: count }, () => freePort())) : [];
+  const tlsArgs = (i: number) =>
+    tls ? ['--tls-port', String(tlsPorts[i]), '--tls-cluster', 'yes', '--tls-replication', 'yes', '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no'] : [];
+  const nodes = await Promise.all(Array.from({ length: count }, (_, i) => startRedis({ password, args: [...args, ...tlsArgs(i)] })));
   const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
   /** The nodes serving `slot`, primary first. */
   const servingSlot = async (slot: number): Promise<RedisServer[]> => {
@@ -61,7 +83,7 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number; repli
   const servers: RedisClusterServers = {
     nodes,
     client: clientOf,
-    env: { REDIS_CLUSTER_NODES: addresses.join(',') },
+    env: tls ? { REDIS_CLUSTER_NODES: tlsPorts.map((p) => `127.0.0.1:${p}`).join(','), REDIS_TLS: '1' } : { REDIS_CLUSTER_NODES: addresses.join(',') },
     async keyslot(key) {
       return Number(await running(nodes).client().call('CLUSTER', 'KEYSLOT', key));
     },
@@ -91,7 +113,8 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number; repli
     },
   };
   try {
-    await run(redisCli(), ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 15_000 });
+    const auth = password ? ['-a', password, '--no-auth-warning'] : [];
+    await run(redisCli(), [...auth, '--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 15_000 });
     await servers.waitForState('ok');
     if (replicas > 0) {
       // A failover needs replicas that are attached and in sync. ROLE says so at once; CLUSTER
