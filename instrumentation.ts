@@ -12,7 +12,7 @@ export async function register(): Promise<void> {
     const [{ ConfigError }, { getRuntime }, { servesCalls }] = await Promise.all([import('./lib/config'), import('./lib/runtime'), import('./lib/config/calls')]);
     try {
       const rt = getRuntime();
-      if (rt.config.redisUrl !== undefined && servesCalls(rt.config)) (await import('./lib/calls')).callsOf(rt);
+      if (rt.config.redis !== undefined && servesCalls(rt.config)) (await import('./lib/calls')).callsOf(rt);
     } catch (error) {
       const message = error instanceof ConfigError ? error.message : 'Invalid configuration';
       console.error(

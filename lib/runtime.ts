@@ -84,14 +84,15 @@ function alerterFor(config: AppConfig, metrics: Metrics): Alerter | undefined {
 }
 
 /**
- * The limiter store for `config`: with `REDIS_URL`, Redis shared by every
+ * The limiter store for `config`: with Redis (`REDIS_URL`, `REDIS_CLUSTER_NODES`
+ * or `REDIS_SENTINELS`, lib/config/redis.ts), shared by every
  * instance, falling back to per-process memory while Redis fails; without
  * it, memory only.
  */
 export function createStore(config: AppConfig, logger: SecurityLogger, now?: Clock): RateLimitStore & ObservationStore {
   const memory = new MemoryRateLimitStore({ maxKeys: config.rateLimitMaxKeys, sweepIntervalMs: config.rateLimitSweepMs, now });
-  if (config.redisUrl === undefined) return memory;
-  const redis = new RedisRateLimitStore({ url: config.redisUrl, prefix: config.rateLimitPrefix, timeoutMs: config.redisTimeoutMs });
+  if (config.redis === undefined) return memory;
+  const redis = new RedisRateLimitStore({ connection: config.redis, prefix: config.rateLimitPrefix, timeoutMs: config.redisTimeoutMs });
   return new ResilientRateLimitStore({ primary: redis, fallback: memory, logger, now });
 }
 

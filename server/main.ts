@@ -153,13 +153,13 @@ export async function main(options: MainOptions): Promise<Server> {
   const shown = typeof address === 'object' && address ? address.port : port;
   log('info', 'server_started', `listening on http://${host}:${shown}`, { port: shown, mode: options.dev ? 'development' : 'production' });
 
-  /** Ends the limiter store once the last request is done: with REDIS_URL, QUIT instead of a dropped connection. */
+  /** Ends the limiter store once the last request is done: with Redis, QUIT instead of a dropped connection. */
   async function closeLimiterStore(): Promise<void> {
     try {
       // Without Redis no other instance knows this process's calls: hang them up now rather
       // than leave them to OpenAI's 60-minute limit. With Redis their deadlines are recorded
       // and the other instances' sweepers end them (lib/calls/supervisor.ts).
-      if (runtime.config.redisUrl === undefined) await callsOf(runtime).close('upstream');
+      if (runtime.config.redis === undefined) await callsOf(runtime).close('upstream');
       await runtime.store.close();
       // An alert still on its way (a store that degraded while stopping) gets its own deadline, no more (lib/alerts.ts).
       await runtime.alerts?.idle();

@@ -6,7 +6,7 @@ import { RedisCallRegistry } from './registry-redis';
 import { CallSupervisor } from './supervisor';
 
 /**
- * The call supervisor of a runtime, created on first use: with `REDIS_URL`
+ * The call supervisor of a runtime, created on first use: with Redis (`config.redis`)
  * its registry is shared (and it sweeps), else it lives in this process.
  * Held on `globalThis` like the runtime (lib/runtime.ts), because Next bundles
  * the calls route and its `[callId]` route apart, and both must reach the
@@ -32,7 +32,7 @@ export function createSupervisor(rt: Runtime, options: { registry?: CallRegistry
   const { config } = rt;
   const registry =
     options.registry ??
-    (config.redisUrl ? new RedisCallRegistry({ url: config.redisUrl, prefix: config.rateLimitPrefix, timeoutMs: config.redisTimeoutMs }) : new MemoryCallRegistry(rt.now));
+    (config.redis ? new RedisCallRegistry({ connection: config.redis, prefix: config.rateLimitPrefix, timeoutMs: config.redisTimeoutMs }) : new MemoryCallRegistry(rt.now));
   const supervisor = new CallSupervisor({
     config,
     logger: rt.logger,

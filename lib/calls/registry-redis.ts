@@ -1,4 +1,5 @@
-import Redis from 'ioredis';
+import type { RedisConnection } from '../config/redis';
+import { closeRedisClient, createRedisClient, type RedisClient } from '../limits/redis-client';
 import { script, type LuaScript } from '../limits/lua';
 import { ENDED_TTL_MS, type CallRecord, type CallRegistry, type EndReason } from './registry';
 
@@ -31,32 +32,44 @@ redis.call('SET', KEYS[1], cjson.encode(record), 'PX', ARGV[4])
 return json
 `);
 
+/**
+ * The two keys a registry script touches: the call's record and the deadline
+ * index. Both carry the hash tag `{calls}`, so they share one cluster slot
+ * (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags);
+ * all calls then live on one primary, which their numbers (a few per user) allow.
+ */
+export function callKeys(prefix: string, id: string): { readonly record: string; readonly index: string } {
+  return { record: `${prefix}{calls}:call:${id}`, index: `${prefix}{calls}:deadlines` };
+}
+
 export interface RedisRegistryOptions {
-  readonly url: string;
+  /** Any `config.redis` mode; a URL string is a single server. */
+  readonly connection: RedisConnection | string;
   readonly prefix: string;
   readonly timeoutMs: number;
 }
 
 export class RedisCallRegistry implements CallRegistry {
   readonly shared = true;
-  private readonly client: Redis;
+  private readonly client: RedisClient;
   private readonly index: string;
 
   constructor(private readonly options: RedisRegistryOptions) {
-    this.client = new Redis(options.url, {
+    const { connection } = options;
+    // Unlike the limiter this has no fallback, and its writes are idempotent (SET, ZADD, ZREM):
+    // it queues while connecting and retries once (lib/limits/redis-client.ts).
+    this.client = createRedisClient(typeof connection === 'string' ? { mode: 'single', url: connection } : connection, {
+      commandTimeoutMs: Math.max(options.timeoutMs, 250),
+      connectTimeoutMs: 1000,
       lazyConnect: false,
-      connectTimeout: 1000,
-      commandTimeout: Math.max(options.timeoutMs, 250),
-      maxRetriesPerRequest: 1,
-      retryStrategy: (times) => Math.min(times * 100, 1000),
+      queueWhileConnecting: { retries: 1 },
     });
-    // Errors name the host: the supervisor logs a fixed text instead.
-    this.client.on('error', () => {});
-    this.index = `${options.prefix}{calls}:deadlines`;
+    // Errors name the host: the factory's listener drops them, and the supervisor logs a fixed text.
+    this.index = callKeys(options.prefix, '').index;
   }
 
   private key(id: string): string {
-    return `${this.options.prefix}{calls}:call:${id}`;
+    return callKeys(this.options.prefix, id).record;
   }
 
   private run(s: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {
@@ -90,7 +103,7 @@ export class RedisCallRegistry implements CallRegistry {
   }
 
   async close(): Promise<void> {
-    this.client.disconnect();
+    await closeRedisClient(this.client, { quit: false });
   }
 }
 

@@ -5,11 +5,13 @@ import { jwksConfig, jwtConfig, type JwksConfig, type JwtConfig } from './auth';
 import { callsConfig, type CallsConfig } from './calls';
 import { isLoopbackHost, isTlsOrLoopback } from './hosts';
 import { observabilityConfig, type AlertsConfig, type MetricsConfig } from './observability';
+import { redisConfig, type RedisConnection } from './redis';
 import { envSchema, type Env } from './schema';
 
 export { CORE_GUARDS, DRY_RUN_GUARDS, type AbuseConfig, type AnomalyConfig, type GeoConfig, type PlanPolicies } from './abuse';
 export type { JwksConfig, JwtConfig, JwtKeyId } from './auth';
 export type { AlertsConfig, MetricsConfig } from './observability';
+export { redisConfigured, type RedisConnection, type RedisNode } from './redis';
 export { DEFAULT_ALLOWED_MODELS, DEFAULT_ALLOWED_VOICES, ENV_KEYS, envSchema, REALTIME_VOICES } from './schema';
 
 /**
@@ -43,7 +45,10 @@ export interface AppConfig extends AbuseConfig {
         readonly jwtKey: string | undefined;
       }
     | undefined;
+  /** `REDIS_URL` (single-server mode only); whether Redis is used at all is {@link AppConfig.redis}. */
   readonly redisUrl: string | undefined;
+  /** The shared store: one server, a Cluster or a Sentinel-managed primary; undefined: memory only. */
+  readonly redis: RedisConnection | undefined;
   /** Deadline for one Redis command; past it the limiter falls back to memory. */
   readonly redisTimeoutMs: number;
   readonly rateLimitPrefix: string;
@@ -160,6 +165,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
           }
         : undefined,
     redisUrl: e.REDIS_URL,
+    redis: redisConfig(e, fail),
     redisTimeoutMs: e.REDIS_TIMEOUT_MS,
     rateLimitPrefix: e.RATE_LIMIT_PREFIX,
     trustedProxyHops: e.TRUSTED_PROXY_HOPS,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { RatePolicy } from '../limits/store';
 import { callsEnv } from './calls';
+import { redisEnv } from './redis';
 
 /**
  * The environment schema: every variable the server reads, with its rule and
@@ -195,6 +196,9 @@ export const envSchema = z.object({
   ALERT_TIMEOUT_MS: intIn(100, 10_000, 2000),
   ALERT_MIN_INTERVAL_MS: intIn(0, 86_400_000, 60_000),
   // End of metrics and alerts.
+  // Redis beyond one node (README "Running several instances"): Cluster or Sentinel instead of
+  // REDIS_URL, with their credentials and TLS; the rules are in lib/config/redis.ts.
+  ...redisEnv(optionalString),
 });
 
 

@@ -1,4 +1,5 @@
 import { isLoopbackHost } from './hosts';
+import { redisHosts, type RedisConnection } from './redis';
 import type { AppConfig } from './index';
 import { REALTIME_VOICES } from './schema';
 
@@ -38,16 +39,28 @@ export function configWarnings(config: AppConfig): ConfigWarning[] {
       detail: { defaultVoice: config.defaultVoice },
     });
   }
-  if (config.isProduction && config.redisUrl !== undefined) {
-    const url = new URL(config.redisUrl);
-    if (url.protocol === 'redis:' && !isLoopbackHost(url.hostname)) {
-      // The URL may hold a password: only its scheme is reported.
-      warnings.push({
-        variable: 'REDIS_URL',
-        message: 'REDIS_URL uses redis:// to a host that is not loopback: limiter traffic and the Redis password cross the network in cleartext; use rediss://',
-        detail: { scheme: 'redis' },
-      });
-    }
-  }
+  if (config.isProduction && config.redis !== undefined) warnings.push(...redisWarnings(config.redis));
   return warnings;
+}
+
+/** Cleartext Redis traffic to a host that is not loopback: the limiter's keys and the Redis password cross the network. */
+function redisWarnings(redis: RedisConnection): ConfigWarning[] {
+  const remote = redisHosts(redis).some((host) => !isLoopbackHost(host));
+  if (!remote) return [];
+  if (redis.mode === 'single') {
+    if (new URL(redis.url).protocol !== 'redis:') return [];
+    // The URL may hold a password: only its scheme is reported.
+    return [{
+      variable: 'REDIS_URL',
+      message: 'REDIS_URL uses redis:// to a host that is not loopback: limiter traffic and the Redis password cross the network in cleartext; use rediss://',
+      detail: { scheme: 'redis' },
+    }];
+  }
+  if (redis.tls) return [];
+  const variable = redis.mode === 'cluster' ? 'REDIS_CLUSTER_NODES' : 'REDIS_SENTINELS';
+  return [{
+    variable,
+    message: `${variable} lists a host that is not loopback and REDIS_TLS is not 1: limiter traffic and the Redis password cross the network in cleartext; set REDIS_TLS=1`,
+    detail: { mode: redis.mode, tls: false },
+  }];
 }

@@ -1,7 +1,8 @@
-import Redis from 'ioredis';
+import type { RedisConnection } from '../config/redis';
 import { DISTINCT_SCRIPT, HIT_SCRIPT, PEEK_SCRIPT, TREND_SCRIPT, type LuaScript } from './lua';
 import type { DistinctPolicy, DistinctResult, ObservationStore, TrendPolicy, TrendResult } from './observations';
 import { DRAW_SCRIPT, drawAnswer, REFUND_SCRIPT } from './redis-budget';
+import { closeRedisClient, createRedisClient, firstConnect, loadScripts, type RedisClient } from './redis-client';
 import { redisDistinct, redisTrend, type ScriptRunner } from './redis-observations';
 import { admitted, peeked, refused, reservation, StoreError, type Allotment, type Reservation, type RatePolicy, type RateLimitResult, type RateLimitStore, type StoreFailure } from './store';
 
@@ -18,9 +19,10 @@ import { admitted, peeked, refused, reservation, StoreError, type Allotment, typ
  * their window and vanish once it has passed.
  */
 
-export interface RedisStoreOptions {
-  /** `redis://` or `rediss://` URL (credentials allowed; never logged). */
-  url: string;
+/** Where the store's Redis is: a `redis://` or `rediss://` URL (credentials allowed; never logged), or any `config.redis` mode. */
+export type RedisStoreTarget = { url: string } | { connection: RedisConnection };
+
+export type RedisStoreOptions = RedisStoreTarget & {
   /** Prepended to every key (config `RATE_LIMIT_PREFIX`, default `rl:`). */
   prefix: string;
   /** Deadline per command in ms (default 50); a late answer counts as a failure. */
@@ -29,7 +31,7 @@ export interface RedisStoreOptions {
   connectTimeoutMs?: number;
   /** Longest pause between reconnect attempts in ms (default 1000). */
   maxReconnectDelayMs?: number;
-}
+};
 
 export type RedisFailure = StoreFailure;
 
@@ -60,7 +62,7 @@ export function classifyRedisError(error: unknown): RedisFailure {
  * back at once. The client keeps reconnecting in the background.
  */
 export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
-  private readonly client: Redis;
+  private readonly client: RedisClient;
   private readonly prefix: string;
   private readonly connectTimeoutMs: number;
   private firstConnect: Promise<void> | undefined;
@@ -69,28 +71,16 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
   constructor(options: RedisStoreOptions) {
     this.prefix = options.prefix;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 1000;
-    const maxDelay = options.maxReconnectDelayMs ?? 1000;
-    this.client = new Redis(options.url, {
+    // Fail-fast in every mode (lib/limits/redis-client.ts): no offline queue, no retries, no
+    // resend of a timed-out command, reconnecting in the background for as long as the process runs.
+    this.client = createRedisClient('connection' in options ? options.connection : { mode: 'single', url: options.url }, {
+      commandTimeoutMs: options.timeoutMs ?? 50,
+      connectTimeoutMs: this.connectTimeoutMs,
+      maxReconnectDelayMs: options.maxReconnectDelayMs,
       lazyConnect: true,
-      connectTimeout: this.connectTimeoutMs,
-      commandTimeout: options.timeoutMs ?? 50,
-      // Fail fast instead of queueing while disconnected: the fallback answers.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      // A command that timed out must not run later on a new connection and
-      // record an admit that the fallback already answered for.
-      autoResendUnfulfilledCommands: false,
-      // Keep reconnecting for as long as the process runs.
-      retryStrategy: (times) => Math.min(times * 100, maxDelay),
-      // Wait for a restarting server to finish loading before sending checks.
-      enableReadyCheck: true,
     });
-    // Without a listener ioredis prints errors, which name the host, to stderr.
-    this.client.on('error', () => {});
     // Load the scripts on every (re)connect, so checks are called by SHA.
-    this.client.on('ready', () => {
-      for (const { lua } of [HIT_SCRIPT, PEEK_SCRIPT, DRAW_SCRIPT, REFUND_SCRIPT, DISTINCT_SCRIPT, TREND_SCRIPT]) this.client.script('LOAD', lua).catch(() => {});
-    });
+    this.client.on('ready', () => loadScripts(this.client, [HIT_SCRIPT, PEEK_SCRIPT, DRAW_SCRIPT, REFUND_SCRIPT, DISTINCT_SCRIPT, TREND_SCRIPT].map((s) => s.lua)));
   }
 
   /** The key for `key` under `policy`: `<prefix><policy name>:<key>`. */
@@ -157,8 +147,8 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.ready) await this.client.quit().catch(() => {});
-    this.client.disconnect();
+    // QUIT, so the server sees the connection end after the last request (tests/reliability/shutdown.test.ts).
+    await closeRedisClient(this.client);
   }
 
   /**
@@ -199,21 +189,7 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
   }
 
   private waitForFirstConnect(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.client.off('ready', done);
-        this.client.off('error', done);
-        this.client.off('end', done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.connectTimeoutMs);
-      timer.unref?.();
-      this.client.once('ready', done);
-      this.client.once('error', done);
-      this.client.once('end', done);
-      if (this.client.status === 'wait') this.client.connect().catch(() => {});
-    });
+    return firstConnect(this.client, this.connectTimeoutMs);
   }
 }
 

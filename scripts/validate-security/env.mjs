@@ -176,7 +176,7 @@ export function checkEnvironment(server, env, { production, testValues = false }
     if (origins.length && origins.every((o) => o.startsWith('http://') || LOOPBACK.has(new URL(o).hostname))) {
       warn('origins', 'every allowed origin is loopback or http://: no browser on the public web can use the service over https');
     }
-    if (!config.redisUrl) warn('redis', 'REDIS_URL is not set: limits are kept per process, so several instances must share a Redis to enforce them');
+    if (!config.redis) warn('redis', 'REDIS_URL is not set: limits are kept per process, so several instances must share a Redis (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS) to enforce them');
   }
   return out;
 }

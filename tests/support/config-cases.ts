@@ -25,6 +25,8 @@ export const UNSET_VARIABLES = [
   'RATE_LIMIT_API', 'RATE_LIMIT_AUTH_FAILURES', 'RATE_LIMIT_SUSPICIOUS', 'RATE_LIMIT_MAX_KEYS',
   'RATE_LIMIT_SWEEP_SECONDS', 'JWT_SECRET_PREVIOUS', 'JWT_JWKS_URL', 'JWT_ALGORITHMS', 'JWT_JWKS_TIMEOUT_MS',
   'JWT_JWKS_COOLDOWN_SECONDS', 'JWT_JWKS_CACHE_SECONDS',
+  'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_USERNAME', 'REDIS_PASSWORD',
+  'REDIS_SENTINEL_USERNAME', 'REDIS_SENTINEL_PASSWORD', 'REDIS_TLS',
 ];
 export const BLANK_VALUES: Array<[string, string | undefined]> = [
   ['empty', ''],
@@ -174,6 +176,20 @@ export const CHECKED_VARIABLES = [
 export const CANARY_VALUE = `${CANARY} <x> /*`;
 export const SEVERAL_BAD: Env = { TRUSTED_PROXY_HOPS: CANARY_VALUE, REDIS_URL: CANARY_VALUE, RATE_LIMIT_API: CANARY_VALUE };
 
+/** Redis beyond one node (lib/config/redis.ts): good and bad combinations of the modes. */
+export const REDIS_MODE_CASES: Array<[string, Env]> = [
+  ['cluster', { REDIS_CLUSTER_NODES: '10.0.0.1:6379, 10.0.0.2:6379,[::1]:7000', REDIS_PASSWORD: `pw-${CANARY}`, REDIS_TLS: '1' }],
+  ['sentinel', { REDIS_SENTINELS: 'sentinel-a.internal:26379,sentinel-b.internal:26379', REDIS_SENTINEL_NAME: 'mymaster', REDIS_SENTINEL_PASSWORD: `s-${CANARY}` }],
+  ['REDIS_URL and REDIS_CLUSTER_NODES', { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000' }],
+  ['REDIS_CLUSTER_NODES and REDIS_SENTINELS', { REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_SENTINELS: '127.0.0.1:26379', REDIS_SENTINEL_NAME: 'm' }],
+  ['REDIS_SENTINELS without a name', { REDIS_SENTINELS: '127.0.0.1:26379' }],
+  ['REDIS_SENTINEL_NAME without sentinels', { REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_SENTINEL_NAME: 'm' }],
+  ['REDIS_PASSWORD with REDIS_URL', { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_PASSWORD: `pw-${CANARY}` }],
+  ['REDIS_TLS alone', { REDIS_TLS: '1' }],
+  ['REDIS_TLS=yes', { REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_TLS: 'yes' }],
+  ...['127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', 'host:port', `${CANARY}:1`, 'a:1,,', ',', 'redis://h:1'].map((v): [string, Env] => [`REDIS_CLUSTER_NODES ${v}`, { REDIS_CLUSTER_NODES: v }]),
+];
+
 const IDP: Env = { JWT_JWKS_URL: 'https://idp.example.com/.well-known/jwks.json', JWT_ISSUER: 'https://idp.example.com/', JWT_AUDIENCE: 'realtime' };
 
 /** Rotation, identity-provider and cleartext-upstream rules (lib/config/auth.ts, lib/config/index.ts). */
@@ -214,5 +230,6 @@ export function allConfigCases(): Array<[label: string, env: Env]> {
     ...CHECKED_VARIABLES.map((name): [string, Env] => [`${name} canary`, { [name]: CANARY_VALUE }]),
     ['several bad', SEVERAL_BAD],
     ...STRICT_CASES,
+    ...REDIS_MODE_CASES,
   ];
 }

@@ -20,11 +20,12 @@ export interface Instances {
   close(): Promise<void>;
 }
 
-export function twoInstances(redisUrl: string, openaiBaseUrl: string, env: Record<string, string> = {}): Instances {
+/** `redis`: a REDIS_URL, or the variables of another mode (tests/support/redis-ha.ts). */
+export function twoInstances(redis: string | Record<string, string>, openaiBaseUrl: string, env: Record<string, string> = {}): Instances {
   const shared = {
     ...baseEnv(openaiBaseUrl),
     UPSTREAM_TIMEOUT_MS: '10000',
-    REDIS_URL: redisUrl,
+    ...(typeof redis === 'string' ? { REDIS_URL: redis } : redis),
     // A generous deadline: a loaded machine must not turn these cases into per-instance fallbacks.
     REDIS_TIMEOUT_MS: '2000',
     RATE_LIMIT_PREFIX: `two-${Date.now()}-${Math.random().toString(36).slice(2)}:`,

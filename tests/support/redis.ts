@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
@@ -40,11 +40,21 @@ export function redisServerBinary(): string {
 
 export { freePort };
 
+export interface StartRedisOptions {
+  /** Sets `requirepass` (the URL then carries it, as in production). */
+  password?: string;
+  /** More server arguments (`--cluster-enabled yes`, `--replicaof …`), kept across restarts. */
+  args?: readonly string[];
+  /** A sentinel: the text of its `sentinel.conf` (written to the server's own dir, which Sentinel rewrites). */
+  sentinelConfig?: string;
+}
+
 /**
- * Starts a private redis-server.
- * @param options.password sets `requirepass` (the URL then carries it, as in production)
+ * Starts a private redis-server (or, with `sentinelConfig`, a Sentinel:
+ * `redis-server sentinel.conf --sentinel`, as there is no redis-sentinel binary here).
+ * Its working dir is its own, so a cluster node's nodes.conf survives a restart.
  */
-export async function startRedis(options: { password?: string } = {}): Promise<RedisServer> {
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const binary = redisServerBinary();
   const dir = await mkdtemp(join(tmpdir(), 'rtg-redis-'));
   const password = options.password;
@@ -53,8 +63,12 @@ export async function startRedis(options: { password?: string } = {}): Promise<R
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
 
+  const sentinelFile = join(dir, 'sentinel.conf');
+  if (options.sentinelConfig !== undefined) await writeFile(sentinelFile, options.sentinelConfig);
   const launch = async (): Promise<void> => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'];
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--loglevel', 'warning', ...(options.args ?? [])];
+    if (options.sentinelConfig !== undefined) args.unshift(sentinelFile, '--sentinel');
+    else args.push('--save', '', '--appendonly', 'no');
     if (password) args.push('--requirepass', password);
     const proc = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const output: string[] = [];
