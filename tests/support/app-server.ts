@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { ensureBuild } from './build';
+import { dieWithParent } from './loopback.mjs';
 import { TEST_JWT_SECRET } from './tokens';
 import { startMockOpenAI, type MockOpenAI } from './upstream';
 
@@ -47,7 +48,7 @@ export async function startApp(env: Record<string, string | undefined> = {}, opt
   // Built by tests/support/global-build.ts before the run; built here when a project has no such setup.
   const dir = options.dir ?? inject('buildDir') ?? (await ensureBuild());
   const [command, ...prefix] = [...(options.wrapper ?? []), process.execPath];
-  const child = spawn(command, [...prefix, join(dir, 'scripts/server.mjs'), ...(options.args ?? [])], {
+  const child = spawn(...dieWithParent(command, [...prefix, join(dir, 'scripts/server.mjs'), ...(options.args ?? [])]), {
     cwd: dir,
     env: {
       PATH: process.env.PATH,

@@ -102,3 +102,24 @@ export async function listenLoopback(server) {
       }),
   };
 }
+
+const SETPRIV = '/usr/bin/setpriv';
+
+/**
+ * `command` and `args` to spawn so that the kernel SIGKILLs the process when
+ * the test process that started it dies (prctl PR_SET_PDEATHSIG, through
+ * util-linux's setpriv, which then execs the command under the same pid): a
+ * test worker killed at a timeout or crashing leaves no server behind. Where
+ * setpriv is missing, the command as given.
+ * @param {string} command
+ * @param {string[]} args
+ * @returns {[string, string[]]}
+ */
+export function dieWithParent(command, args) {
+  try {
+    accessSync(SETPRIV, constants.X_OK);
+  } catch {
+    return [command, args];
+  }
+  return [SETPRIV, ['--pdeathsig', 'KILL', '--', command, ...args]];
+}

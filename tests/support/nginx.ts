@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { send, type SendOptions, type SentAnswer } from './http-client';
-import { freePort } from './loopback.mjs';
+import { dieWithParent, freePort } from './loopback.mjs';
 
 /**
  * A real nginx running deploy/nginx.conf, the file the README shows, for tests.
@@ -131,7 +131,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     ]);
     await writeFile(join(dir, 'nginx.conf'), conf);
     output = '';
-    const proc = spawn(binary, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${dir}/nginx.pid; error_log stderr;`], {
+    const proc = spawn(...dieWithParent(binary, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${dir}/nginx.pid; error_log stderr;`]), {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { startApp, type AppServer } from './app-server';
-import { findRedisServer, freePort, waitForPong } from './loopback.mjs';
+import { dieWithParent, findRedisServer, freePort, waitForPong } from './loopback.mjs';
 import { TEST_JWT_SECRET } from './tokens';
 import { startMockOpenAI, type MockOpenAI } from './upstream';
 
@@ -70,7 +70,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     if (options.sentinelConfig !== undefined) args.unshift(sentinelFile, '--sentinel');
     else args.push('--save', '', '--appendonly', 'no');
     if (password) args.push('--requirepass', password);
-    const proc = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(...dieWithParent(binary, args), { stdio: ['ignore', 'pipe', 'pipe'] });
     const output: string[] = [];
     proc.stdout!.on('data', (c: Buffer) => output.push(c.toString()));
     proc.stderr!.on('data', (c: Buffer) => output.push(c.toString()));
