@@ -115,7 +115,7 @@ const STACK_OR_CRASH = /TypeError|AbortError|unhandledRejection|disturbed or loc
 
 describe.each(SETUPS)('front door, %s', (_label, setup) => {
   // Findings 2 and 7 are the door's own caps, met before Next and the middleware
-  // run: the same with Clerk on, so they run in the first setup only (the slowest cases).
+  // run: the same with Clerk on, so they are registered in the first setup only (the slowest cases).
   const capsCases = setup === SETUPS[0][1];
   let app: AppServer;
   const body = JSON.stringify({ voice: 'alloy', model: 'gpt-realtime', instructions: 'Answer briefly and kindly.' });
@@ -178,13 +178,13 @@ describe.each(SETUPS)('front door, %s', (_label, setup) => {
   }
 
   // Finding 2
-  it.runIf(capsCases)('2. 30 concurrent 8 MiB uploads are each refused 413 and grow RSS by less than 16 MiB', async () => {
+  if (capsCases) it('2. 30 concurrent 8 MiB uploads are each refused 413 and grow RSS by less than 16 MiB', async () => {
     const size = 8 * 1024 * 1024;
     const payload = Buffer.alloc(size, 0x61);
     await expectRefusedWithoutGrowth('declared', () => exchange(app.port, [tokenHead(size), { delayMs: 10 }, payload], { timeoutMs: 20_000 }));
   }, 60_000);
 
-  it.runIf(capsCases)('2. 30 concurrent chunked 8 MiB uploads are each refused 413, RSS grows < 16 MiB, nothing on stderr', async () => {
+  if (capsCases) it('2. 30 concurrent chunked 8 MiB uploads are each refused 413, RSS grows < 16 MiB, nothing on stderr', async () => {
     const piece = Buffer.alloc(256 * 1024, 0x61);
     const chunk = Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]);
     await expectRefusedWithoutGrowth('chunked', () => exchange(app.port, [tokenHead('chunked'), ...Array.from({ length: 32 }, () => chunk), '0\r\n\r\n'], { timeoutMs: 20_000 }));
@@ -300,7 +300,7 @@ describe.each(SETUPS)('front door, %s', (_label, setup) => {
   });
 
   // Finding 7
-  it.runIf(capsCases)('7. one client holding 1,100 idle connections does not lock anyone else out', async () => {
+  if (capsCases) it('7. one client holding 1,100 idle connections does not lock anyone else out', async () => {
     await lingerOver();
     const hog: Socket[] = await openIdle(app.port, 1100, '127.0.0.1');
     try {

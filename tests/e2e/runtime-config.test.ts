@@ -8,6 +8,9 @@ import { ensureBuild } from '../support/build';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 import { expectApiHeaders, logsFor, newTrace, postToken } from './http';
 
+/** The launcher a server runs (its spawn arguments may start with wrappers: setpriv, prlimit). */
+const serverScript = (app: AppServer): string => app.process.spawnargs.find((arg) => arg.endsWith('/scripts/server.mjs')) ?? '(no scripts/server.mjs)';
+
 /**
  * Configuration is read when the server starts, never baked into the build:
  * one build, started with different environments, behaves differently.
@@ -27,7 +30,7 @@ beforeAll(async () => {
   firstWithUpstream = await startAppWithUpstream({ OPENAI_API_KEY: FIRST_KEY, ALLOWED_ORIGINS: 'https://first.example.com', TRUSTED_PROXY_HOPS: '0' });
   ({ app: first, upstream } = firstWithUpstream);
   // The build the first server runs, as it was before the second one started.
-  buildDir = dirname(dirname(first.process.spawnargs[1]));
+  buildDir = dirname(dirname(serverScript(first)));
   buildIdBefore = await readFile(join(buildDir, '.next/BUILD_ID'), 'utf8');
   buildIdMtime = (await stat(join(buildDir, '.next/BUILD_ID'))).mtimeMs;
   second = await startApp({
@@ -45,7 +48,7 @@ afterAll(async () => {
 
 describe('one build, two environments', () => {
   it('runs both servers from the same, untouched build', async () => {
-    for (const app of [first, second]) expect(app.process.spawnargs[1]).toBe(join(buildDir, 'scripts/server.mjs'));
+    for (const app of [first, second]) expect(serverScript(app)).toBe(join(buildDir, 'scripts/server.mjs'));
     expect(await ensureBuild()).toBe(buildDir);
     expect(await readFile(join(buildDir, '.next/BUILD_ID'), 'utf8')).toBe(buildIdBefore);
     expect((await stat(join(buildDir, '.next/BUILD_ID'))).mtimeMs).toBe(buildIdMtime);
