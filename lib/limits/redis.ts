@@ -66,8 +66,8 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
   private readonly connectTimeoutMs: number;
   private firstConnect: Promise<void> | undefined;
   private closed = false;
-  /** Writes are held until the end of the tick (see `coalesce`). */
-  private corked = false;
+  /** Checks written in this tick, held until its end (see `coalesce`). */
+  private held = 0;
 
   constructor(options: RedisStoreOptions) {
     this.prefix = options.prefix;
@@ -195,15 +195,21 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
    * without one socket (a cluster) has no `stream` and writes as before.
    */
   private coalesce(): void {
-    if (this.corked) return;
     const stream = (this.client as { stream?: Partial<Writable> }).stream;
     if (typeof stream?.cork !== 'function' || typeof stream.uncork !== 'function') return;
-    this.corked = true;
-    stream.cork();
-    process.nextTick(() => {
-      this.corked = false;
-      stream.uncork?.();
-    });
+    if (this.held === 0) {
+      stream.cork();
+      process.nextTick(() => {
+        this.held = 0;
+        stream.uncork?.();
+      });
+    } else if (this.held % COALESCE_MAX === 0) {
+      // Let a long burst go in slices, so the server starts on the first
+      // checks while later ones are still being issued.
+      stream.uncork();
+      stream.cork();
+    }
+    this.held++;
   }
 
   /**
@@ -246,6 +252,9 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
 
 /** Suffix of the admit logs' policy names: the layout's version (see `logKey`). */
 const LOG_VERSION = '#2';
+
+/** Most checks held in one write (see `coalesce`). */
+const COALESCE_MAX = 16;
 
 function storeError(error: unknown): RedisStoreError {
   return new RedisStoreError(classifyRedisError(error), { cause: error });
