@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import Redis from 'ioredis';
-import { DISTINCT_SCRIPT, HIT_SCRIPT, PEEK_SCRIPT, RELEASE_SCRIPT, TREND_SCRIPT, type LuaScript } from './lua';
+import { DISTINCT_SCRIPT, HIT_PACK, HIT_SCRIPT, PEEK_SCRIPT, RELEASE_SCRIPT, TREND_SCRIPT, type LuaScript } from './lua';
 import type { DistinctPolicy, DistinctResult, ObservationStore, TrendPolicy, TrendResult } from './observations';
 import { DRAW_SCRIPT, drawAnswer, REFUND_SCRIPT } from './redis-budget';
 import { redisDistinct, redisTrend, type ScriptRunner } from './redis-observations';
@@ -125,7 +125,7 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
   async reserve(key: string, policy: RatePolicy): Promise<Reservation> {
     const logKey = this.logKey(key, policy);
     const windowUs = policy.windowMs * 1000;
-    const { result, stamp } = hitAnswer(await this.run(HIT_SCRIPT, logKey, [policy.limit, windowUs]), policy, windowUs);
+    const { result, stamp } = hitAnswer(await this.run(HIT_SCRIPT, logKey, [policy.limit, windowUs, 1]), policy, windowUs);
     return reservation(result, async () => {
       await this.run(RELEASE_SCRIPT, logKey, [stamp]).catch(() => {});
     });
@@ -266,8 +266,10 @@ function ceilMs(us: number): number {
 
 /** HIT_SCRIPT's reply (lib/limits/lua.ts) as a result and, for an admit, its stamp; anything else is a store error. */
 function hitAnswer(reply: unknown, policy: RatePolicy, windowUs: number): { result: RateLimitResult; stamp: number } {
-  if (typeof reply === 'number' && Number.isSafeInteger(reply)) {
-    return { result: admitted(policy, policy.limit - 1, ceilMs(reply + windowUs)), stamp: reply };
+  if (typeof reply === 'number' && Number.isSafeInteger(reply) && reply > 0) {
+    // An admit packed in one integer: reset ms * HIT_PACK + admits in the window.
+    const size = reply % HIT_PACK;
+    return { result: admitted(policy, policy.limit - size, (reply - size) / HIT_PACK), stamp: 0 };
   }
   if (Array.isArray(reply) && reply.length === 3) {
     const [size, oldest, stamp] = integers(reply, 3);

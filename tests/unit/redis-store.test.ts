@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RatePolicy } from '@/lib/limits/store';
-import { HIT_SCRIPT, PEEK_SCRIPT } from '@/lib/limits/lua';
+import { HIT_PACK, HIT_SCRIPT, PEEK_SCRIPT } from '@/lib/limits/lua';
 import {
   classifyRedisError,
   RedisRateLimitStore,
@@ -167,6 +167,24 @@ describe('layout in Redis', () => {
     // Released twice: nothing more goes.
     await held.release();
     expect(await records(redisKey)).toEqual([a, c]);
+  });
+
+  it('answers the same reset and remaining whether the reply is packed in one integer or a table', async () => {
+    const store = open();
+    const k = key();
+    const p = policy(HIT_PACK + 10, 60_000);
+    const redisKey = store.logKey(k, p);
+    // A log one admit short of the packing base, its oldest admit 1 s ago.
+    const [seconds, micros] = await admin.time();
+    const now = Number(seconds) * 1_000_000 + Number(micros);
+    const stamps = Array.from({ length: HIT_PACK - 2 }, (_, i) => now - 1_000_000 + i);
+    await admin.set(redisKey, `${stamps[0]}${stamps.join('')}`, 'PX', 65_000);
+    const resetAt = Math.ceil((stamps[0] + 60_000_000) / 1000);
+    // Admit HIT_PACK - 1 is packed; admit HIT_PACK comes as a table.
+    expect(await store.hit(k, p)).toMatchObject({ allowed: true, remaining: 11, resetAt });
+    expect(await store.hit(k, p)).toMatchObject({ allowed: true, remaining: 10, resetAt });
+    expect((await store.reserve(k, p)) as object).toMatchObject({ allowed: true, remaining: 9, resetAt });
+    expect(await store.peek(k, p)).toMatchObject({ remaining: 9, resetAt });
   });
 
   it('leaves an old sorted-set key of the same name alone (a rolling deploy from the previous layout)', async () => {
