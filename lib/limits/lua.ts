@@ -32,55 +32,140 @@ ${NOW_US}
 local key = KEYS[1]
 `;
 
+// The sliding log's layout: one string per key. A 16-digit header, then the
+// admit stamps (server µs) as 16-digit records, oldest first:
+//   <anchor><stamp 1><stamp 2>...
+// A check is one GET and, for an admit, one in-place APPEND: fewer and cheaper
+// calls than a sorted set for the small N of request limits (bench/redis.mjs,
+// part 3), and a write per check instead of three. Records that left the window stay until the log holds N records,
+// then one SET rewrites it with the live ones only: a key never holds more
+// than N records (16·N + 16 bytes).
+//
+// TTL: the key must outlive its newest admit's window. Rather than a PEXPIRE
+// per admit (the dearest call of the script), the TTL is set to the window
+// plus a slack of an eighth of the window past the stamp in the header (the anchor),
+// and set again, with a new anchor, only for an admit later than anchor +
+// slack. An idle key so lives at most 1.125 windows
+// after its last admit.
+//
+// Stamps are 16 digits from 2001-09-09 to 2286-11-20 (µs since the epoch);
+// numbers passed to redis.call are written as plain digits below 1e21.
+const LOG = `
+local W = 16
+local function at(log, i) return tonumber(string.sub(log, W + i * W + 1, W + i * W + W)) end
+-- Index of the first record later than \`after\` (records are sorted).
+local function first(log, size, after)
+  if size == 0 or at(log, 0) > after then return 0 end
+  local lo, hi = 1, size
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if at(log, mid) > after then hi = mid else lo = mid + 1 end
+  end
+  return lo
+end
+`;
+
+/** The packed reply's base (HIT_SCRIPT): admits below it share one integer with the reset time. */
+export const HIT_PACK = 2048;
+
 /**
- * KEYS[1] limiter key; ARGV[1] limit N; ARGV[2] window in microseconds.
- * Returns {admitted 0|1, admits in the window, now, oldest admit} (µs), and
- * for an admit its stamp (the member a released reservation removes).
+ * KEYS[1] limiter log; ARGV[1] limit N; ARGV[2] window in microseconds;
+ * ARGV[3] '1' when the caller needs the admit's stamp (a reservation).
+ * Counts the admits in the window and, only when fewer than N, records one
+ * (a refusal writes nothing). Replies:
+ * - an admit, stamp not asked for, fewer than HIT_PACK admits: one integer,
+ *   reset * HIT_PACK + admits in the window, where reset is the whole ms
+ *   (rounded up) when the oldest admit leaves the window. One integer instead
+ *   of a reply table is the cheaper reply by about half a microsecond of
+ *   server time per check (bench/redis.mjs); it stays below 2^53 until 2109;
+ * - any other admit: {admits in the window, oldest admit, stamp} (µs);
+ * - a refusal: {now, oldest admit} (µs).
+ * The stamp is the record a released reservation removes.
  *
  * Admit stamps strictly increase per key: an admit in the same microsecond as
  * (or, after a clock step back, earlier than) the newest one is stamped one
- * microsecond after it. Members stay unique, and a later stamp keeps an admit
- * in the window longer, never shorter.
+ * microsecond after it. Records stay unique and sorted, and a later stamp
+ * keeps an admit in the window longer, never shorter.
  */
-export const HIT_SCRIPT = script(`${WRITE}local limit = tonumber(ARGV[1])
+export const HIT_SCRIPT = script(`${WRITE}${LOG}local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', int(now - window))
-local size = redis.call('ZCARD', key)
-if size >= limit then
-  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-  return {0, size, now, tonumber(oldest[2])}
+local slack = math.floor(window / 8)
+if now < 1e15 or now >= 1e16 then return redis.error_reply('server clock out of range') end
+local log = redis.call('GET', key)
+local pack = ARGV[3] ~= '1'
+if not log then
+  local r = t[1] .. string.sub('00000' .. t[2], -6)
+  redis.call('SET', key, r .. r, 'PX', math.ceil((window + slack) / 1000) + 1)
+  if pack then return math.ceil((now + window) / 1000) * ${HIT_PACK} + 1 end
+  return {1, now, now}
 end
+local size = (#log - W) / W
+-- Most checks find the oldest record still in the window: no search.
+local cut, oldest = 0, now
+if size > 0 then oldest = at(log, 0) end
+if size > 0 and oldest <= now - window then
+  cut = first(log, size, now - window)
+  oldest = cut < size and at(log, cut) or now
+end
+local n = size - cut
+if n >= limit then return {now, oldest} end
 local stamp = now
-local oldest
-if size > 0 then
-  local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  if newest[2] ~= nil and tonumber(newest[2]) >= stamp then stamp = tonumber(newest[2]) + 1 end
-  -- The new stamp is later than every admit kept, so the oldest stays the oldest.
-  oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
-else
-  -- An empty window (most keys, most of the time): no reads needed (bench/limiters.mjs).
-  oldest = stamp
+if n > 0 then
+  local newest = size == 1 and oldest or at(log, size - 1)
+  if newest >= stamp then stamp = newest + 1 end
 end
-redis.call('ZADD', key, int(stamp), int(stamp))
--- The key lives until its newest admit leaves the window (+1 ms: PEXPIRE counts whole ms).
-redis.call('PEXPIRE', key, int(math.ceil((stamp - now + window) / 1000) + 1))
-return {1, size + 1, now, oldest, stamp}
+local ttl = math.ceil((stamp - now + window + slack) / 1000) + 1
+if size >= limit then
+  -- Full of records, some of them expired: keep the live ones only.
+  local r = int(stamp)
+  redis.call('SET', key, r .. string.sub(log, W + cut * W + 1) .. r, 'PX', ttl)
+else
+  redis.call('APPEND', key, stamp)
+  if stamp > tonumber(string.sub(log, 1, W)) + slack then
+    redis.call('PEXPIRE', key, ttl)
+    redis.call('SETRANGE', key, 0, stamp)
+  end
+end
+if n == 0 then oldest = stamp end
+if pack and n + 1 < ${HIT_PACK} then return math.ceil((oldest + window) / 1000) * ${HIT_PACK} + n + 1 end
+return {n + 1, oldest, stamp}
 `);
 
 /**
- * KEYS[1] limiter key; ARGV[1] window in microseconds. Read-only.
+ * KEYS[1] limiter log; ARGV[1] window in microseconds. Read-only.
  * Returns {admits in the window, now, oldest admit in the window or now} (µs).
  */
 export const PEEK_SCRIPT = script(`
-${NOW_US}
-local key = KEYS[1]
-local after = '(' .. int(now - tonumber(ARGV[1]))
-local size = redis.call('ZCOUNT', key, after, '+inf')
-local oldest = redis.call('ZRANGEBYSCORE', key, after, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-if oldest[2] == nil then return {size, now, now} end
-return {size, now, tonumber(oldest[2])}
+${NOW_US}${LOG}
+local log = redis.call('GET', KEYS[1])
+if not log then return {0, now, now} end
+local size = (#log - W) / W
+local cut = first(log, size, now - tonumber(ARGV[1]))
+if cut == size then return {0, now, now} end
+return {size - cut, now, at(log, cut)}
 `);
 
+/**
+ * KEYS[1] limiter log; ARGV[1] an admit's stamp (µs). Removes that record
+ * (a released reservation) and keeps the key's TTL; a stamp that already
+ * left the log is simply not found. Returns 1 if removed, else 0.
+ */
+export const RELEASE_SCRIPT = script(`
+if redis.replicate_commands then redis.replicate_commands() end
+${LOG}
+local key = KEYS[1]
+local stamp = tonumber(ARGV[1])
+local log = redis.call('GET', key)
+if not log then return 0 end
+local size = (#log - W) / W
+-- Stamps are unique and sorted: the record is the one before the first later one.
+local i = first(log, size, stamp) - 1
+if i < 0 or at(log, i) ~= stamp then return 0 end
+local rest = string.sub(log, 1, W + i * W) .. string.sub(log, W + i * W + W + 1)
+local ttl = redis.call('PTTL', key)
+if ttl > 0 then redis.call('SET', key, rest, 'PX', ttl) else redis.call('SET', key, rest) end
+return 1
+`);
 
 /**
  * KEYS[1] sorted set of members by last-seen time; ARGV[1] member; ARGV[2]

@@ -1,5 +1,6 @@
+import type { Writable } from 'node:stream';
 import type { RedisConnection } from '../config/redis';
-import { DISTINCT_SCRIPT, HIT_SCRIPT, PEEK_SCRIPT, TREND_SCRIPT, type LuaScript } from './lua';
+import { DISTINCT_SCRIPT, HIT_PACK, HIT_SCRIPT, PEEK_SCRIPT, RELEASE_SCRIPT, TREND_SCRIPT, type LuaScript } from './lua';
 import type { DistinctPolicy, DistinctResult, ObservationStore, TrendPolicy, TrendResult } from './observations';
 import { DRAW_SCRIPT, drawAnswer, REFUND_SCRIPT } from './redis-budget';
 import { closeRedisClient, createRedisClient, firstConnect, loadScripts, type RedisClient } from './redis-client';
@@ -10,8 +11,8 @@ import { admitted, peeked, refused, reservation, StoreError, type Allotment, typ
  * Exact sliding-window limiting on Redis, with the same semantics and result
  * objects as {@link MemoryRateLimitStore} (both pass tests/contract).
  *
- * Each key is a sorted set of its admit times (microseconds, Redis `TIME`),
- * bounded by N. One Lua script per check drops the admits that left the
+ * Each key is a log of its admit times (microseconds, Redis `TIME`; layout
+ * in lib/limits/lua.ts), bounded by N. One Lua script per check drops the admits that left the
  * window, counts the rest and, only when fewer than N remain, records the new
  * admit, so there is no read-then-write race between app servers and a
  * refused request writes nothing. The server's clock is the only clock, so
@@ -67,6 +68,8 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
   private readonly connectTimeoutMs: number;
   private firstConnect: Promise<void> | undefined;
   private closed = false;
+  /** Checks written in this tick, held until its end (see `coalesce`). */
+  private held = 0;
 
   constructor(options: RedisStoreOptions) {
     this.prefix = options.prefix;
@@ -80,7 +83,7 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
       lazyConnect: true,
     });
     // Load the scripts on every (re)connect, so checks are called by SHA.
-    this.client.on('ready', () => loadScripts(this.client, [HIT_SCRIPT, PEEK_SCRIPT, DRAW_SCRIPT, REFUND_SCRIPT, DISTINCT_SCRIPT, TREND_SCRIPT].map((s) => s.lua)));
+    this.client.on('ready', () => loadScripts(this.client, [HIT_SCRIPT, PEEK_SCRIPT, RELEASE_SCRIPT, DRAW_SCRIPT, REFUND_SCRIPT, DISTINCT_SCRIPT, TREND_SCRIPT].map((s) => s.lua)));
   }
 
   /** The key for `key` under `policy`: `<prefix><policy name>:<key>`. */
@@ -93,26 +96,29 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
   readonly distinct = (key: string, member: string, p: DistinctPolicy): Promise<DistinctResult> => redisDistinct(this.runner, this.keyFor(key, p), member, p);
   readonly trend = (key: string, p: TrendPolicy): Promise<TrendResult> => redisTrend(this.runner, this.keyFor(key, p), p);
 
-  async hit(key: string, policy: RatePolicy): Promise<RateLimitResult> {
-    return (await this.check(key, policy)).result;
+  /**
+   * The key of `key`'s admit log under `policy`: {@link keyFor} of the policy
+   * name plus `#2`. The suffix versions the layout (a string since v2; a
+   * sorted set before): during a rolling deploy old and new instances then
+   * keep separate logs instead of failing each other's checks with WRONGTYPE.
+   */
+  logKey(key: string, policy: RatePolicy): string {
+    return this.keyFor(key, { name: `${policy.name}${LOG_VERSION}` });
   }
 
-  /** {@link hit}; `release()` removes the admit's own member with one ZREM (a failed ZREM keeps it counted: fail closed). */
-  async reserve(key: string, policy: RatePolicy): Promise<Reservation> {
-    const redisKey = this.keyFor(key, policy);
-    const { result, stamp } = await this.check(key, policy);
-    return reservation(result, async () => {
-      await this.client.zrem(redisKey, stamp).catch(() => {});
-    });
-  }
-
-  private async check(key: string, policy: RatePolicy): Promise<{ result: RateLimitResult; stamp: string }> {
+  hit(key: string, policy: RatePolicy): Promise<RateLimitResult> {
     const windowUs = policy.windowMs * 1000;
-    const reply = await this.run(HIT_SCRIPT, this.keyFor(key, policy), [policy.limit, windowUs]);
-    const admittedReply = Array.isArray(reply) && reply[0] === 1;
-    const [, size, now, oldest, stamp] = integers(reply, admittedReply ? 5 : 4);
-    if (admittedReply) return { result: admitted(policy, policy.limit - size, ceilMs(oldest + windowUs)), stamp: String(stamp) };
-    return { result: refused(policy, ceilMs(now), ceilMs(oldest + windowUs - now)), stamp: '' };
+    return this.run(HIT_SCRIPT, this.logKey(key, policy), [policy.limit, windowUs]).then((reply) => hitAnswer(reply, policy, windowUs).result);
+  }
+
+  /** {@link hit}; `release()` removes the admit's own record (a failed release keeps it counted: fail closed). */
+  async reserve(key: string, policy: RatePolicy): Promise<Reservation> {
+    const logKey = this.logKey(key, policy);
+    const windowUs = policy.windowMs * 1000;
+    const { result, stamp } = hitAnswer(await this.run(HIT_SCRIPT, logKey, [policy.limit, windowUs, 1]), policy, windowUs);
+    return reservation(result, async () => {
+      await this.run(RELEASE_SCRIPT, logKey, [stamp]).catch(() => {});
+    });
   }
 
   /** A budget draw (lib/limits/redis-budget.ts); a failed refund keeps the units spent: fail closed. */
@@ -128,7 +134,7 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
 
   async peek(key: string, policy: RatePolicy): Promise<RateLimitResult> {
     const windowUs = policy.windowMs * 1000;
-    const reply = await this.run(PEEK_SCRIPT, this.keyFor(key, policy), [windowUs]);
+    const reply = await this.run(PEEK_SCRIPT, this.logKey(key, policy), [windowUs]);
     const [size, now, oldest] = integers(reply, 3);
     // Whole ms, each rounded up from the server's µs: no admit leaves its window early.
     const resetAt = ceilMs(oldest + windowUs);
@@ -155,18 +161,45 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
    * Calls `s` by SHA; on NOSCRIPT (a flushed cache, a failover to a server
    * that never saw it) sends the source with EVAL, which caches it again.
    */
-  private async run(s: LuaScript, key: string, args: Array<string | number>): Promise<unknown> {
-    await this.connected();
-    try {
-      try {
-        return await this.client.evalsha(s.sha, 1, key, ...args);
-      } catch (error) {
-        if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
-        return await this.client.eval(s.lua, 1, key, ...args);
-      }
-    } catch (error) {
-      throw new RedisStoreError(classifyRedisError(error), { cause: error });
+  private run(s: LuaScript, key: string, args: Array<string | number>): Promise<unknown> {
+    // Once connected, straight to the client: no extra await per check (bench/redis.mjs).
+    if (this.closed || !this.ready) return this.connected().then(() => this.send(s, key, args));
+    return this.send(s, key, args);
+  }
+
+  private send(s: LuaScript, key: string, args: Array<string | number>): Promise<unknown> {
+    this.coalesce();
+    return this.client.evalsha(s.sha, 1, key, ...args).then(undefined, (error: unknown) => {
+      if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw storeError(error);
+      return this.client.eval(s.lua, 1, key, ...args).then(undefined, (again: unknown) => {
+        throw storeError(again);
+      });
+    });
+  }
+
+  /**
+   * Holds the socket's writes until the end of this tick, so the checks that
+   * callers issue together (many requests resumed by one batch of replies)
+   * leave in one write instead of one system call each: the largest cost of
+   * a check in Node (bench/redis.mjs, V8 profile: `writeUtf8String`). A client
+   * without one socket (a cluster) has no `stream` and writes as before.
+   */
+  private coalesce(): void {
+    const stream = (this.client as { stream?: Partial<Writable> }).stream;
+    if (typeof stream?.cork !== 'function' || typeof stream.uncork !== 'function') return;
+    if (this.held === 0) {
+      stream.cork();
+      process.nextTick(() => {
+        this.held = 0;
+        stream.uncork?.();
+      });
+    } else if (this.held % COALESCE_MAX === 0) {
+      // Let a long burst go in slices, so the server starts on the first
+      // checks while later ones are still being issued.
+      stream.uncork();
+      stream.cork();
     }
+    this.held++;
   }
 
   /**
@@ -193,8 +226,33 @@ export class RedisRateLimitStore implements RateLimitStore, ObservationStore {
   }
 }
 
+/** Suffix of the admit logs' policy names: the layout's version (see `logKey`). */
+const LOG_VERSION = '#2';
+
+/** Most checks held in one write (see `coalesce`). */
+const COALESCE_MAX = 16;
+
+function storeError(error: unknown): RedisStoreError {
+  return new RedisStoreError(classifyRedisError(error), { cause: error });
+}
+
 function ceilMs(us: number): number {
   return Math.ceil(us / 1000);
+}
+
+/** HIT_SCRIPT's reply (lib/limits/lua.ts) as a result and, for an admit, its stamp; anything else is a store error. */
+function hitAnswer(reply: unknown, policy: RatePolicy, windowUs: number): { result: RateLimitResult; stamp: number } {
+  if (typeof reply === 'number' && Number.isSafeInteger(reply) && reply > 0) {
+    // An admit packed in one integer: reset ms * HIT_PACK + admits in the window.
+    const size = reply % HIT_PACK;
+    return { result: admitted(policy, policy.limit - size, (reply - size) / HIT_PACK), stamp: 0 };
+  }
+  if (Array.isArray(reply) && reply.length === 3) {
+    const [size, oldest, stamp] = integers(reply, 3);
+    return { result: admitted(policy, policy.limit - size, ceilMs(oldest + windowUs)), stamp };
+  }
+  const [now, oldest] = integers(reply, 2);
+  return { result: refused(policy, ceilMs(now), ceilMs(oldest + windowUs - now)), stamp: 0 };
 }
 
 /** The script's reply as `count` safe integers; anything else is a store error. */

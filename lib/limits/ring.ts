@@ -17,6 +17,8 @@ export interface Entry {
   /** Neighbours in the recency list (least recently used first). */
   older: Entry | undefined;
   newer: Entry | undefined;
+  /** Hit since the eviction scan last passed it (CLOCK, lib/limits/memory.ts). */
+  used: boolean;
 }
 
 export function expire(entry: Entry, now: number): void {

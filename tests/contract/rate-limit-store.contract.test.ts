@@ -262,15 +262,16 @@ describe.each([memoryHarness(), redisHarness()])('rate-limit store contract: $na
 });
 
 describe('after the contract run on Redis', () => {
-  it('every key under the prefix carries a TTL no longer than its window', async () => {
+  it('every key under the prefix carries a TTL no longer than its window plus the slack', async () => {
     const client = redis!.client();
     const keys = await client.keys(`${PREFIX}*`);
     expect(keys.length).toBeGreaterThan(10);
     const ttls = await Promise.all(keys.map((k) => client.pttl(k)));
-    // -1 would be a key without expiry; the longest window above is 60 s.
+    // -1 would be a key without expiry; the longest window above is 60 s, and an
+    // admit log's TTL runs an eighth of a window past it (lib/limits/lua.ts, "TTL").
     for (const ttl of ttls) {
       expect(ttl).toBeGreaterThan(0);
-      expect(ttl).toBeLessThanOrEqual(60_001);
+      expect(ttl).toBeLessThanOrEqual(60_000 * 1.125 + 1);
     }
     expect(await client.keys('*')).toEqual(expect.arrayContaining(keys));
     expect((await client.keys('*')).every((k) => k.startsWith(PREFIX))).toBe(true);

@@ -242,7 +242,7 @@ it('keeps answering and limiting through a frozen Redis and a killed one, on two
   const shared: number[] = [];
   for (let i = 0; i < TOKEN_LIMIT + 2; i++) shared.push(await tokenStatus(i % 2 === 0 ? a : b, 'after-restart-user'));
   expect(shared).toEqual(limitThenRefused(TOKEN_LIMIT + 2));
-  expect(await instances.redis.client().keys(`${PREFIX}*`)).toContain(`${PREFIX}token:jwt:after-restart-user`);
+  expect(await instances.redis.client().keys(`${PREFIX}*`)).toContain(`${PREFIX}token#2:jwt:after-restart-user`);
 
   // Per instance: one critical line per outage, one recovery per recovery, nothing else critical,
   // nothing about the Redis server in the logs; together the logs account for every 200.

@@ -246,7 +246,7 @@ describe('over a real redis-server that dies and comes back', () => {
       await vi.waitFor(async () => expect(await store.probe()).toBe('redis'), { timeout: 5000, interval: 100 });
       // Shared again: the key lives in Redis, and the outage's admits still count.
       expect(await hits(store, 'after', p, 1)).toEqual([true]);
-      expect(await server.client().exists('res:token:after')).toBe(1);
+      expect(await server.client().exists('res:token#2:after')).toBe(1);
       expect(await hits(store, 'during', p, 1)).toEqual([false]);
 
       const events = lines.map((l) => JSON.parse(l) as SecurityLogEntry);
