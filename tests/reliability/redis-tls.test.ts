@@ -5,6 +5,7 @@ import { makeTlsFiles, type TlsFiles } from '../support/tls-files';
 import { signJwt, TEST_JWT_SECRET } from '../support/tokens';
 import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { send } from './support';
+import { admitsIn } from '../support/redis';
 
 /**
  * A managed-style Redis Cluster: TLS on every node (and on the cluster bus)
@@ -66,8 +67,8 @@ it('over TLS with an ACL user: one limit across two servers, on the cluster, thr
   const statuses: number[] = [];
   for (let i = 0; i < LIMIT + 2; i++) statuses.push(await token(apps[i % 2], 'tls-user'));
   expect(statuses).toEqual([...Array(LIMIT).fill(200), 429, 429]);
-  const key = `${PREFIX}token:jwt:tls-user`;
-  expect(await cluster.client(await cluster.nodeFor(await cluster.keyslot(key))).zcard(key)).toBe(LIMIT);
+  const key = `${PREFIX}token#2:jwt:tls-user`;
+  expect(await admitsIn(cluster.client(await cluster.nodeFor(await cluster.keyslot(key))), key)).toBe(LIMIT);
   // The app's connections are the ACL user's, on the TLS ports.
   const tlsPorts = cluster.env.REDIS_CLUSTER_NODES.split(',').map((a) => a.split(':')[1]);
   const lines = (await Promise.all(cluster.nodes.map(async (n) => String(await cluster.client(n).call('CLIENT', 'LIST'))))).join('\n').split('\n');
@@ -86,7 +87,7 @@ it('a server that does not trust the certificate never uses the cluster: it limi
   expect(statuses).toEqual([...Array(LIMIT).fill(200), 429]);
   await vi.waitFor(async () => expect(await health(untrusting)).toEqual({ status: 'degraded', limiter: 'redis-degraded' }), { timeout: 5000, interval: 250 });
   expect(untrusting.logs().find((l) => l.event === 'rate_limit_store_degraded')).toMatchObject({ level: 'critical' });
-  const key = `${PREFIX}token:jwt:untrusting-user`;
+  const key = `${PREFIX}token#2:jwt:untrusting-user`;
   expect(await cluster.client(await cluster.nodeFor(await cluster.keyslot(key))).exists(key)).toBe(0);
   expect(untrusting.stdout.join('\n') + untrusting.stderr()).not.toContain(PASSWORD);
 });

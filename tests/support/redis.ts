@@ -166,3 +166,14 @@ export async function startRedisInstances(options: { password?: string; prefix: 
     },
   };
 }
+
+/**
+ * Admits recorded in a limiter key, read from Redis directly: the admit log
+ * is a string of a 16-digit header and one 16-digit stamp per admit
+ * (lib/limits/lua.ts), under the policy name plus the layout's version,
+ * `<prefix><policy>#2:<key>` (RedisRateLimitStore.logKey).
+ */
+export async function admitsIn(client: { strlen(key: string): Promise<number> }, key: string): Promise<number> {
+  const length = await client.strlen(key);
+  return length === 0 ? 0 : (length - 16) / 16;
+}
