@@ -65,6 +65,31 @@ describe('guardStdout', () => {
     release();
   });
 
+  it('holds the JSON lines of one turn and writes them in one write, in order, with their callbacks', async () => {
+    const chunks: string[] = [];
+    const stream = new Writable({
+      write(chunk, _enc, done) {
+        chunks.push(String(chunk));
+        done();
+      },
+    }) as unknown as NodeJS.WriteStream;
+    const release = guardStdout(stream, NOW);
+    let called = 0;
+    stream.write('{"n":1}\n');
+    stream.write('{"n":2}\n', () => called++);
+    expect(chunks).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(chunks).toEqual(['{"n":1}\n{"n":2}\n']);
+    expect(called).toBe(1);
+    // Plain text writes what is held first, so lines keep their order.
+    stream.write('{"n":3}\n');
+    stream.write('plain\n');
+    expect(chunks.slice(1).join('').split('\n').filter(Boolean).map((l) => JSON.parse(l).n ?? JSON.parse(l).message)).toEqual([3, 'plain']);
+    stream.write('{"n":4}\n');
+    release();
+    expect(chunks.at(-1)).toBe('{"n":4}\n');
+  });
+
   it('flushes an unterminated line when released, and restores the stream', () => {
     const { stream, written } = fakeStdout();
     const original = stream.write;
