@@ -142,6 +142,8 @@ describe('on Redis, two instances sharing one server', () => {
     b.advance(1500);
     const upstreamCall = [...h.upstream.calls.calls.values()][0];
     await eventually(() => upstreamCall.ended, 4000, 'swept and hung up');
+    // call_ended is logged once the hang-up's answer is back, a moment after the upstream saw it.
+    await eventually(() => b.entries().some((e) => e.event === 'call_ended'), 4000, 'call_ended logged');
     const ended = b.entries().filter((e) => e.event === 'call_ended');
     expect(ended.map((e) => e.metadata)).toEqual([{ callId: idOf(res), reason: 'max_duration', durationSeconds: expect.any(Number), sweptBy: 'sweeper' }]);
     expect(a.entries().filter((e) => e.event === 'call_ended')).toEqual([]);
