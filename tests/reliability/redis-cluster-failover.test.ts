@@ -1,11 +1,10 @@
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import type { ResilientRateLimitStore } from '@/lib/limits/resilient';
 import { byStatus, tokenRequest, type Answer } from '../route/helpers';
-import { twoInstances, type Instances } from '../support/instances';
-import { startRedisCluster, type RedisClusterServers } from '../support/redis-ha';
+import { startRedisCluster } from '../support/redis-ha';
 import { signJwt } from '../support/tokens';
-import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { admitsIn } from '../support/redis';
+import { redisHaHarness } from '../support/redis-ha-harness';
 
 /**
  * A Redis Cluster failover: six real nodes (three primaries, one replica
@@ -21,45 +20,17 @@ import { admitsIn } from '../support/redis';
 
 const LIMIT = 5;
 const PREFIX = `cluster-failover-${Date.now()}:`;
-let cluster: RedisClusterServers;
-let upstream: MockOpenAI;
-let two: Instances;
-
-beforeAll(async () => {
-  [cluster, upstream] = await Promise.all([startRedisCluster({ replicas: 1 }), startMockOpenAI()]);
-  two = twoInstances(cluster.env, upstream.baseUrl, {
-    RATE_LIMIT_PREFIX: PREFIX,
-    RATE_LIMIT_TOKEN: `${LIMIT}/60`,
-    RATE_LIMIT_API: '999999/60',
-    RATE_LIMIT_GLOBAL: '999999/60',
-  });
-});
-
-afterAll(async () => {
-  await two?.close();
-  await upstream?.close();
-  await cluster?.close();
-});
-
-const tokenKey = (user: string) => `${PREFIX}token#2:jwt:${user}`;
-
-/** `count` requests for `user` at once, alternating between the instances, each from its own IP. */
-async function burst(user: string, count: number): Promise<Answer[]> {
-  const token = await signJwt({}, { subject: user });
-  const requests = await Promise.all(Array.from({ length: count }, (_, i) => tokenRequest({ token, forwardedFor: `198.51.100.${i + 1}` })));
-  return Promise.all(requests.map((req, i) => two.send(i % 2, req)));
-}
-
-const events = (i: number, event: string) => two.all[i].entries().filter((e) => e.event === event);
+const h = redisHaHarness(() => startRedisCluster({ replicas: 1 }), LIMIT, PREFIX);
+const { tokenKey, burst, events } = h;
 
 it('a primary killed: no 5xx, limits held, critical logged; its replica takes over and both instances find it', { timeout: 60_000 }, async () => {
-  const slot = await cluster.keyslot(tokenKey('victim'));
-  const primary = await cluster.nodeFor(slot);
-  const [replica] = await cluster.replicasFor(slot);
+  const slot = await h.servers.keyslot(tokenKey('victim'));
+  const primary = await h.servers.nodeFor(slot);
+  const [replica] = await h.servers.replicasFor(slot);
   expect(byStatus(await burst('victim', 2))).toEqual({ 200: 2 });
   // A replica answers reads only on a READONLY connection (else MOVED to its primary).
-  await cluster.client(replica).call('READONLY');
-  await vi.waitFor(async () => expect(await admitsIn(cluster.client(replica), tokenKey('victim'))).toBe(2));
+  await h.servers.client(replica).call('READONLY');
+  await vi.waitFor(async () => expect(await admitsIn(h.servers.client(replica), tokenKey('victim'))).toBe(2));
 
   await primary.stop('SIGKILL');
   // At once: each instance limits in memory, exactly, on its own: never open.
@@ -74,17 +45,17 @@ it('a primary killed: no 5xx, limits held, critical logged; its replica takes ov
   await vi.waitFor(
     async () => {
       during.push(...(await burst('victim', 4)));
-      for (const rt of two.all) rt.advance(1100);
-      expect(await cluster.nodeFor(slot)).toBe(replica);
+      for (const rt of h.two.all) rt.advance(1100);
+      expect(await h.servers.nodeFor(slot)).toBe(replica);
       // Done when a request touching the slot runs on each instance without a new failure: both
       // found the promoted replica. (Until then the process flips between degraded and recovered
       // as its checks land on live primaries and on the dead one: the state is per process.)
       for (const i of [0, 1]) {
         const before = events(i, 'rate_limit_store_degraded').length;
-        const answer = await two.send(i, tokenRequest({ token: await signJwt({}, { subject: ofSlot() }), forwardedFor: `203.0.113.${round % 200}` }));
+        const answer = await h.two.send(i, tokenRequest({ token: await signJwt({}, { subject: ofSlot() }), forwardedFor: `203.0.113.${round % 200}` }));
         expect(answer.status).toBe(200);
         expect(events(i, 'rate_limit_store_degraded').length).toBe(before);
-        expect((two.all[i].runtime.store as ResilientRateLimitStore).state).toBe('redis');
+        expect((h.two.all[i].runtime.store as ResilientRateLimitStore).state).toBe('redis');
       }
     },
     { timeout: 20_000, interval: 200 },
@@ -93,11 +64,11 @@ it('a primary killed: no 5xx, limits held, critical logged; its replica takes ov
   // No 5xx, and the limited user stayed limited throughout.
   expect(byStatus(during)).toEqual({ 429: during.length });
   // The replica kept the 2 admits from before the kill; with the outage's, the user stays limited.
-  expect(await admitsIn(cluster.client(replica), tokenKey('victim'))).toBeGreaterThanOrEqual(2);
+  expect(await admitsIn(h.servers.client(replica), tokenKey('victim'))).toBeGreaterThanOrEqual(2);
   expect(byStatus(await burst('victim', 4))).toEqual({ 429: 4 });
   // Shared again: a fresh user of the same slot gets the limit once across both instances.
   const fresh = `{${tokenKey('victim')}}`;
-  expect(await cluster.keyslot(tokenKey(fresh))).toBe(slot);
+  expect(await h.servers.keyslot(tokenKey(fresh))).toBe(slot);
   expect(byStatus(await burst(fresh, 12))).toEqual({ 200: LIMIT, 429: 12 - LIMIT });
-  expect(await admitsIn(cluster.client(replica), tokenKey(fresh))).toBe(LIMIT);
+  expect(await admitsIn(h.servers.client(replica), tokenKey(fresh))).toBe(LIMIT);
 });

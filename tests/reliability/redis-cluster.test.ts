@@ -1,15 +1,14 @@
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { callKeys, RedisCallRegistry } from '@/lib/calls/registry-redis';
 import type { RedisConnection } from '@/lib/config';
 import { RedisRateLimitStore } from '@/lib/limits/redis';
 import type { ResilientRateLimitStore } from '@/lib/limits/resilient';
 import { byStatus, tokenRequest, type Answer } from '../route/helpers';
-import { twoInstances, type Instances } from '../support/instances';
 import type { RedisServer } from '../support/redis';
-import { startRedisCluster, type RedisClusterServers } from '../support/redis-ha';
+import { startRedisCluster } from '../support/redis-ha';
 import { signJwt } from '../support/tokens';
-import { startMockOpenAI, type MockOpenAI } from '../support/upstream';
 import { admitsIn } from '../support/redis';
+import { redisHaHarness } from '../support/redis-ha-harness';
 
 /**
  * The limiter on a real Redis Cluster (three primaries made by
@@ -30,52 +29,22 @@ import { admitsIn } from '../support/redis';
 
 const LIMIT = 5;
 const PREFIX = `cluster-${Date.now()}:`;
-let cluster: RedisClusterServers;
-let upstream: MockOpenAI;
-let two: Instances;
-
-beforeAll(async () => {
-  [cluster, upstream] = await Promise.all([startRedisCluster(), startMockOpenAI()]);
-  two = twoInstances(cluster.env, upstream.baseUrl, {
-    RATE_LIMIT_PREFIX: PREFIX,
-    RATE_LIMIT_TOKEN: `${LIMIT}/60`,
-    RATE_LIMIT_API: '999999/60',
-    RATE_LIMIT_GLOBAL: '999999/60',
-  });
-});
-
-afterAll(async () => {
-  await two?.close();
-  await upstream?.close();
-  await cluster?.close();
-});
-
-const tokenKey = (user: string) => `${PREFIX}token#2:jwt:${user}`;
-const events = (i: number, event: string) => two.all[i].entries().filter((e) => e.event === event);
-
-/**
- * `count` requests for `user` at once, alternating between the instances, each from its own
- * IP (the auth-failure limit reserves a unit per IP while a credential is verified).
- */
-async function burst(user: string, count: number): Promise<Answer[]> {
-  const token = await signJwt({}, { subject: user });
-  const requests = await Promise.all(Array.from({ length: count }, (_, i) => tokenRequest({ token, forwardedFor: `198.51.100.${i + 1}` })));
-  return Promise.all(requests.map((req, i) => two.send(i % 2, req)));
-}
+const h = redisHaHarness(() => startRedisCluster(), LIMIT, PREFIX);
+const { tokenKey, burst, events } = h;
 
 /** Users whose token keys sit on `want` distinct primaries, one user per primary. */
 async function usersOnDistinctNodes(want: number, tag: string): Promise<string[]> {
   const byPort = new Map<number, string>();
   for (let i = 0; byPort.size < want; i++) {
     const user = `${tag}-${i}`;
-    const node = await cluster.nodeFor(await cluster.keyslot(tokenKey(user)));
+    const node = await h.servers.nodeFor(await h.servers.keyslot(tokenKey(user)));
     if (!byPort.has(node.port)) byPort.set(node.port, user);
   }
   return [...byPort.values()];
 }
 
 it('every script keeps to one slot: each store and call-registry operation succeeds on the cluster, where a cross-slot script is refused', async () => {
-  const connection: RedisConnection = { mode: 'cluster', nodes: cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), username: undefined, password: undefined, tls: false };
+  const connection: RedisConnection = { mode: 'cluster', nodes: h.servers.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), username: undefined, password: undefined, tls: false };
   const store = new RedisRateLimitStore({ connection, prefix: `${PREFIX}slots:`, timeoutMs: 2000 });
   const registry = new RedisCallRegistry({ connection, prefix: `${PREFIX}slots:`, timeoutMs: 2000 });
   try {
@@ -94,7 +63,7 @@ it('every script keeps to one slot: each store and call-registry operation succe
     const now = Date.now();
     for (const id of ['call_1', 'call_2', 'call_3']) {
       const keys = callKeys(`${PREFIX}slots:`, id);
-      expect(await cluster.keyslot(keys.record)).toBe(await cluster.keyslot(keys.index));
+      expect(await h.servers.keyslot(keys.record)).toBe(await h.servers.keyslot(keys.index));
       await registry.put({ id, owner: 'jwt:u', kind: 'realtime', upstreamId: `rtc_${id}`, startedAt: now, endsAt: now + 1000, limitedBy: 'max_duration', state: 'active' });
       expect((await registry.get(id))?.state).toBe('active');
     }
@@ -103,13 +72,13 @@ it('every script keeps to one slot: each store and call-registry operation succe
     expect(await registry.finish('call_1', 'client', now)).toBeUndefined();
     // The control: this cluster does refuse a script over two slots.
     const [x, y] = ['a', 'b'].map((k) => `${PREFIX}slots:${k}`);
-    expect(await cluster.keyslot(x)).not.toBe(await cluster.keyslot(y));
-    const node = cluster.client(await cluster.nodeFor(await cluster.keyslot(x)));
+    expect(await h.servers.keyslot(x)).not.toBe(await h.servers.keyslot(y));
+    const node = h.servers.client(await h.servers.nodeFor(await h.servers.keyslot(x)));
     await expect(node.eval("return redis.call('GET', KEYS[1])", 2, x, y)).rejects.toThrow(/CROSSSLOT/);
     // A graceful close says QUIT to every primary it talked to (server/main.ts closes the store on SIGTERM).
-    const before = await Promise.all(cluster.nodes.map(quits));
+    const before = await Promise.all(h.servers.nodes.map(quits));
     await store.close();
-    expect(await Promise.all(cluster.nodes.map(quits))).toEqual(before.map((n) => n + 1));
+    expect(await Promise.all(h.servers.nodes.map(quits))).toEqual(before.map((n) => n + 1));
   } finally {
     await store.close();
     await registry.close();
@@ -118,7 +87,7 @@ it('every script keeps to one slot: each store and call-registry operation succe
 
 /** QUIT commands a node has served (INFO commandstats). */
 async function quits(node: RedisServer): Promise<number> {
-  const stats = await cluster.client(node).info('commandstats');
+  const stats = await h.servers.client(node).info('commandstats');
   return Number(/cmdstat_quit:calls=(\d+)/.exec(stats)?.[1] ?? 0);
 }
 
@@ -128,15 +97,15 @@ it('is exact across two instances: 20 simultaneous requests per user, users on t
   for (const list of answers) expect(byStatus(list)).toEqual({ 200: LIMIT, 429: 20 - LIMIT });
   // Each user's window is one key on the primary that owns its slot.
   for (const user of users) {
-    const node = await cluster.nodeFor(await cluster.keyslot(tokenKey(user)));
-    expect(await admitsIn(cluster.client(node), tokenKey(user))).toBe(LIMIT);
+    const node = await h.servers.nodeFor(await h.servers.keyslot(tokenKey(user)));
+    expect(await admitsIn(h.servers.client(node), tokenKey(user))).toBe(LIMIT);
   }
-  expect(two.events('rate_limit_store_degraded')).toEqual([]);
+  expect(h.two.events('rate_limit_store_degraded')).toEqual([]);
 });
 
 it('a killed primary: no 5xx, limits held in memory, critical logged; after its restart, recovery and shared limits again', { timeout: 60_000 }, async () => {
   const [victim] = await usersOnDistinctNodes(1, 'victim');
-  const node = await cluster.nodeFor(await cluster.keyslot(tokenKey(victim)));
+  const node = await h.servers.nodeFor(await h.servers.keyslot(tokenKey(victim)));
   expect(byStatus(await burst(victim, 2))).toEqual({ 200: 2 });
 
   await node.stop('SIGKILL');
@@ -144,7 +113,7 @@ it('a killed primary: no 5xx, limits held in memory, critical logged; after its 
   // node count for neither fallback): never open.
   const outage = await burst(victim, 2 * (LIMIT + 1));
   for (const i of [0, 1]) expect(byStatus(outage.filter((_, n) => n % 2 === i))).toEqual({ 200: LIMIT, 429: 1 });
-  for (const rt of two.all) {
+  for (const rt of h.two.all) {
     const degraded = rt.entries().filter((e) => e.event === 'rate_limit_store_degraded');
     expect(degraded.length).toBeGreaterThanOrEqual(1);
     expect(degraded[0]).toMatchObject({ level: 'critical', metadata: { store: 'redis', fallback: 'memory' } });
@@ -154,27 +123,27 @@ it('a killed primary: no 5xx, limits held in memory, critical logged; after its 
   const during: Answer[] = [];
   for (let round = 0; round < 6; round++) {
     during.push(...(await burst(victim, 4)));
-    for (const rt of two.all) rt.advance(1100);
+    for (const rt of h.two.all) rt.advance(1100);
     await new Promise((r) => setTimeout(r, 250));
   }
   // No 5xx, and the limited user stays limited.
   expect(byStatus(during)).toEqual({ 429: during.length });
 
   await node.start();
-  await cluster.waitForState('ok');
+  await h.servers.waitForState('ok');
   // Done when a request touching the victim's slot (a user with a hash tag for it) runs on each
   // instance without a new failure: both reach the restarted node again.
   let probe = 0;
   const ofSlot = () => `{${tokenKey(victim)}}probe-${probe++}`;
   await vi.waitFor(
     async () => {
-      for (const rt of two.all) rt.advance(1100);
+      for (const rt of h.two.all) rt.advance(1100);
       for (const i of [0, 1]) {
         const before = events(i, 'rate_limit_store_degraded').length;
-        const answer = await two.send(i, tokenRequest({ token: await signJwt({}, { subject: ofSlot() }), forwardedFor: `203.0.113.${probe % 200}` }));
+        const answer = await h.two.send(i, tokenRequest({ token: await signJwt({}, { subject: ofSlot() }), forwardedFor: `203.0.113.${probe % 200}` }));
         expect(answer.status).toBe(200);
         expect(events(i, 'rate_limit_store_degraded').length).toBe(before);
-        expect((two.all[i].runtime.store as ResilientRateLimitStore).state).toBe('redis');
+        expect((h.two.all[i].runtime.store as ResilientRateLimitStore).state).toBe('redis');
       }
     },
     { timeout: 15_000, interval: 200 },
@@ -184,7 +153,7 @@ it('a killed primary: no 5xx, limits held in memory, critical logged; after its 
   expect(byStatus(await burst(victim, 2))).toEqual({ 429: 2 });
   const [fresh] = await usersOnDistinctNodes(1, 'after');
   expect(byStatus(await burst(fresh, 12))).toEqual({ 200: LIMIT, 429: 12 - LIMIT });
-  expect(await admitsIn(cluster.client(await cluster.nodeFor(await cluster.keyslot(tokenKey(fresh)))), tokenKey(fresh))).toBe(LIMIT);
+  expect(await admitsIn(h.servers.client(await h.servers.nodeFor(await h.servers.keyslot(tokenKey(fresh)))), tokenKey(fresh))).toBe(LIMIT);
   // Nothing about the servers in the logs.
-  for (const rt of two.all) expect(rt.lines.join('\n')).not.toMatch(new RegExp(`127\\.0\\.0\\.1|:${node.port}\\b|ECONNREFUSED`));
+  for (const rt of h.two.all) expect(rt.lines.join('\n')).not.toMatch(new RegExp(`127\\.0\\.0\\.1|:${node.port}\\b|ECONNREFUSED`));
 });
