@@ -1,4 +1,5 @@
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import type { ResilientRateLimitStore } from '@/lib/limits/resilient';
 import { tokenRequest, type Answer } from '../route/helpers';
 import { twoInstances, type Instances } from './instances';
 import { signJwt } from './tokens';
@@ -15,6 +16,13 @@ export interface HaHarness<S> {
   burst(user: string, count: number): Promise<Answer[]>;
   /** Instance `i`'s log entries of `event`. */
   events(i: number, event: string): ReturnType<Instances['all'][number]['entries']>;
+  /**
+   * For vi.waitFor after a node failed: a request touching `user`'s slot (a new
+   * user under its hash tag) runs clean on each instance: 200, no new degraded
+   * line, the store back on Redis. Until both have found the slot's new owner the
+   * process flips between degraded and recovered (the state is per process).
+   */
+  expectSlotOnRedis(user: string): Promise<void>;
 }
 
 /**
@@ -26,6 +34,7 @@ export function redisHaHarness<S extends { env: Record<string, string>; close():
   let servers: S | undefined;
   let upstream: MockOpenAI | undefined;
   let two: Instances | undefined;
+  let probes = 0;
   beforeAll(async () => {
     [servers, upstream] = await Promise.all([start(), startMockOpenAI()]);
     two = twoInstances(servers.env, upstream.baseUrl, {
@@ -54,6 +63,16 @@ export function redisHaHarness<S extends { env: Record<string, string>; close():
       return Promise.all(requests.map((req, i) => harness.two.send(i % 2, req)));
     },
     events: (i, event) => harness.two.all[i].entries().filter((e) => e.event === event),
+    async expectSlotOnRedis(user) {
+      for (const i of [0, 1]) {
+        const before = harness.events(i, 'rate_limit_store_degraded').length;
+        const subject = `{${harness.tokenKey(user)}}probe-${probes++}`;
+        const answer = await harness.two.send(i, tokenRequest({ token: await signJwt({}, { subject }), forwardedFor: `203.0.113.${probes % 200}` }));
+        expect(answer.status).toBe(200);
+        expect(harness.events(i, 'rate_limit_store_degraded').length).toBe(before);
+        expect((harness.two.all[i].runtime.store as ResilientRateLimitStore).state).toBe('redis');
+      }
+    },
   };
   return harness;
 }
