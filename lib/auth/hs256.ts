@@ -13,14 +13,7 @@ import type { Verified } from './types';
  */
 export function createHs256Verifier(jwt: JwtConfig | undefined): ((token: string) => Promise<Verified>) | undefined {
   if (jwt === undefined) return undefined;
-  const options: JWTVerifyOptions = {
-    algorithms: ['HS256'],
-    requiredClaims: ['exp', 'iat', 'sub'],
-    issuer: jwt.issuer,
-    audience: jwt.audience,
-    clockTolerance: jwt.clockToleranceSeconds,
-    maxTokenAge: jwt.maxAgeSeconds,
-  };
+  const options = hs256VerifyOptions(jwt);
   const keys = jwt.secrets.map((s) => ({ id: s.id, secret: s.key, key: hmacKey(s.key) }));
   const accept = (payload: JWTPayload, id: JwtKeyId): Verified => {
     if (typeof payload.sub !== 'string' || payload.sub === '' || payload.sub.length > 256) {
@@ -52,6 +45,18 @@ export function createHs256Verifier(jwt: JwtConfig | undefined): ((token: string
       }
     }
     return { ok: false, code: 'auth_invalid', reason };
+  };
+}
+
+/** What jose checks of an HS256 token under `jwt` (also the reference of tests/unit/hs256-fast-path.test.ts). */
+export function hs256VerifyOptions(jwt: JwtConfig): JWTVerifyOptions {
+  return {
+    algorithms: ['HS256'],
+    requiredClaims: ['exp', 'iat', 'sub'],
+    issuer: jwt.issuer,
+    audience: jwt.audience,
+    clockTolerance: jwt.clockToleranceSeconds,
+    maxTokenAge: jwt.maxAgeSeconds,
   };
 }
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { createHmac } from 'node:crypto';
 import { errors as joseErrors, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { createHs256Verifier } from '@/lib/auth/hs256';
+import { createHs256Verifier, hs256VerifyOptions } from '@/lib/auth/hs256';
 import { describeError } from '@/lib/auth/describe';
 import { loadConfig } from '@/lib/config';
 
@@ -26,14 +26,7 @@ async function reference(token: string) {
   let reason = 'jwt: no secret';
   for (const s of jwt.secrets) {
     try {
-      const { payload } = await jwtVerify(token, s.key, {
-        algorithms: ['HS256'],
-        requiredClaims: ['exp', 'iat', 'sub'],
-        issuer: jwt.issuer,
-        audience: jwt.audience,
-        clockTolerance: jwt.clockToleranceSeconds,
-        maxTokenAge: jwt.maxAgeSeconds,
-      });
+      const { payload } = await jwtVerify(token, s.key, hs256VerifyOptions(jwt));
       if (typeof payload.sub !== 'string' || payload.sub === '' || payload.sub.length > 256) return { ok: false, reason: 'jwt: subject must be a non-empty string' };
       return { ok: true, userId: `jwt:${payload.sub}`, keyId: s.id };
     } catch (error) {
