@@ -57,7 +57,7 @@ export function createAuthenticator(config: AppConfig, options: { jwks?: JwksVer
     if (source === 'authorization') {
       // The header's alg picks the verifier; each verifier still enforces its own allowlist.
       const result =
-        jwks && jwksAlgorithms.has(read.header.alg) ? await jwks(token, read.header) : hs256 ? await hs256(token) : undefined;
+        jwks && jwksAlgorithms.has(read.header.alg) ? await jwks(token, read.header) : hs256 ? await hs256(token, read.header) : undefined;
       if (result?.ok || result?.code === 'auth_unavailable') return result;
       reasons.push(result ? result.reason : `jwt: alg ${read.header.alg.slice(0, 16)} is not accepted`);
     }

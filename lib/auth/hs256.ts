@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, UnsecuredJWT, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import type { JwtConfig, JwtKeyId } from '../config';
+import type { JoseHeader } from './header';
 import { describeError } from './describe';
 import { planClaim } from '../plans';
 import type { Verified } from './types';
@@ -11,7 +12,7 @@ import type { Verified } from './types';
  * configured. Only a signature mismatch moves on to the next secret; a token
  * whose signature matched but whose claims fail is refused there.
  */
-export function createHs256Verifier(jwt: JwtConfig | undefined): ((token: string) => Promise<Verified>) | undefined {
+export function createHs256Verifier(jwt: JwtConfig | undefined): ((token: string, header: JoseHeader) => Promise<Verified>) | undefined {
   if (jwt === undefined) return undefined;
   const options = hs256VerifyOptions(jwt);
   const keys = jwt.secrets.map((s) => ({ id: s.id, secret: s.key, key: hmacKey(s.key) }));
@@ -21,12 +22,12 @@ export function createHs256Verifier(jwt: JwtConfig | undefined): ((token: string
     }
     return { ok: true, identity: { userId: `jwt:${payload.sub}`, method: 'jwt', keyId: id, plan: planClaim(payload) } };
   };
-  return async (token) => {
+  return async (token, header) => {
     // Fast path: a token one of our secrets signed. The MAC is checked here,
     // synchronously; the claims by jose's own claim-set validation (the one
     // jwtVerify runs). Every other token takes jose's whole path below, so its
     // refusal reason is jose's.
-    const signed = signedBy(token, keys);
+    const signed = signedBy(token, header, keys);
     if (signed !== undefined) {
       try {
         return accept(UnsecuredJWT.decode(`${NONE_HEADER}.${signed.payload}.`, options).payload, signed.id);
@@ -65,25 +66,21 @@ const NONE_HEADER = Buffer.from('{"alg":"none"}').toString('base64url');
 
 /**
  * The secret that signed `token` and its payload segment, when the token is
- * three segments, its header says exactly HS256 with no `b64` parameter (RFC
- * 7797: the payload is then signed unencoded), and the signature segment is
+ * three segments, its header says exactly HS256, and the signature segment is
  * the canonical base64url of HMAC-SHA256(secret, header.payload), compared in
- * constant time. jose verifies HMAC through WebCrypto, an asynchronous job per
+ * constant time. `header` is the one lib/auth/header.ts read (and parsed) for
+ * every verifier. jose verifies HMAC through WebCrypto, an asynchronous job per
  * token that cost about 0.2 ms of the main thread's time per request in the
  * end-to-end bench (bench/e2e.mjs); node:crypto's HMAC is synchronous and a
- * few microseconds. `crit` was refused already (lib/auth/header.ts).
+ * few microseconds. `crit` was refused already (lib/auth/header.ts), so an
+ * unencoded payload (RFC 7797 `b64`, which only counts when `crit` names it)
+ * cannot reach here; jose, too, ignores `b64` without `crit`.
  */
-function signedBy(token: string, keys: ReadonlyArray<{ id: JwtKeyId; secret: Uint8Array }>): { id: JwtKeyId; payload: string } | undefined {
+function signedBy(token: string, header: JoseHeader, keys: ReadonlyArray<{ id: JwtKeyId; secret: Uint8Array }>): { id: JwtKeyId; payload: string } | undefined {
+  if (header.alg !== 'HS256') return undefined;
   const first = token.indexOf('.');
   const second = token.indexOf('.', first + 1);
   if (first <= 0 || second <= first + 1 || token.indexOf('.', second + 1) !== -1) return undefined;
-  let header: unknown;
-  try {
-    header = JSON.parse(Buffer.from(token.slice(0, first), 'base64url').toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof header !== 'object' || header === null || (header as { alg?: unknown }).alg !== 'HS256' || Object.hasOwn(header, 'b64')) return undefined;
   const signingInput = token.slice(0, second);
   const signature = Buffer.from(token.slice(second + 1));
   for (const { id, secret } of keys) {
