@@ -1,11 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryRateLimitStore } from '@/lib/limits/memory';
-import { RedisRateLimitStore } from '@/lib/limits/redis';
-import { ResilientRateLimitStore } from '@/lib/limits/resilient';
 import type { Allotment, RatePolicy, RateLimitStore } from '@/lib/limits/store';
-import { createSecurityLogger } from '@/lib/security-logger';
-import { startRedis, type RedisServer } from '../support/redis';
+import { storeHarnesses } from './harness';
 
 /**
  * The budget operation (`draw`/`refund`, lib/limits/store.ts) behind call
@@ -15,54 +11,14 @@ import { startRedis, type RedisServer } from '../support/redis';
  * case needs time to pass.
  */
 
-interface Harness {
-  readonly name: string;
-  setUp(): Promise<void>;
-  /** Another client over the same shared state. */
-  connect(): Promise<RateLimitStore>;
-  tearDown(): Promise<void>;
-}
-
-const PREFIX = `budget-${process.pid}:`;
-let redis: RedisServer | undefined;
-const opened: RateLimitStore[] = [];
-
-const memory: Harness = (() => {
-  let store: MemoryRateLimitStore;
-  return {
-    name: 'memory',
-    setUp: async () => void (store = new MemoryRateLimitStore({ sweepIntervalMs: 0 })),
-    connect: async () => store,
-    tearDown: () => store.close(),
-  };
-})();
-
-const onRedis = (name: string, wrap: (primary: RedisRateLimitStore) => RateLimitStore): Harness => ({
-  name,
-  async setUp() {
-    redis ??= await startRedis();
-  },
-  async connect() {
-    const store = wrap(new RedisRateLimitStore({ url: redis!.url, prefix: PREFIX, timeoutMs: 2000 }));
-    opened.push(store);
-    return store;
-  },
-  tearDown: async () => void (await Promise.all(opened.splice(0).map((s) => s.close()))),
-});
-
-const resilient = (primary: RedisRateLimitStore) =>
-  new ResilientRateLimitStore({ primary, fallback: new MemoryRateLimitStore({ sweepIntervalMs: 0 }), logger: createSecurityLogger({ sink: () => {} }) });
-
-afterAll(async () => {
-  await redis?.close();
-});
+const stores = storeHarnesses(`budget-${process.pid}:`);
 
 const budget = (limit: number, windowMs = 86_400_000): RatePolicy => ({ name: 'call_seconds', limit, windowMs });
 const key = () => `user-${randomUUID()}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const summary = (a: Allotment) => [a.allowed, a.granted, a.remaining];
 
-describe.each([memory, onRedis('redis', (s) => s), onRedis('resilient over redis', resilient)])('budget contract: $name', (harness) => {
+describe.each([stores.memory, stores.redis, stores.resilient])('budget contract: $name', (harness) => {
   let store: RateLimitStore;
   let other: RateLimitStore;
 

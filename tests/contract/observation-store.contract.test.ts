@@ -1,12 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSecurityLogger } from '@/lib/security-logger';
-import { MemoryRateLimitStore } from '@/lib/limits/memory';
 import type { DistinctPolicy, ObservationStore, TrendPolicy } from '@/lib/limits/observations';
-import { RedisRateLimitStore } from '@/lib/limits/redis';
-import { ResilientRateLimitStore } from '@/lib/limits/resilient';
 import { DISTINCT_SCRIPT, TREND_SCRIPT } from '@/lib/limits/lua';
-import { startRedis, type RedisServer } from '../support/redis';
+import { storeHarnesses } from './harness';
 
 /**
  * One contract for the observation operations (lib/limits/observations.ts)
@@ -16,45 +12,7 @@ import { startRedis, type RedisServer } from '../support/redis';
  * need time to pass sleep, with windows wide enough for a loaded machine.
  */
 
-interface Harness {
-  readonly name: string;
-  setUp(): Promise<void>;
-  /** Another client over the same shared state. */
-  connect(): Promise<ObservationStore>;
-  tearDown(): Promise<void>;
-}
-
-const PREFIX = `observe-${process.pid}:`;
-// One server for both Redis harnesses, which may set up at the same time.
-let redis: Promise<RedisServer> | undefined;
-
-const memoryHarness = (): Harness => {
-  let store: MemoryRateLimitStore;
-  return {
-    name: 'memory',
-    setUp: async () => void (store = new MemoryRateLimitStore({ sweepIntervalMs: 0 })),
-    connect: async () => store,
-    tearDown: async () => store.close(),
-  };
-};
-
-const redisHarness = (resilient: boolean, closers: Array<() => Promise<void>> = []): Harness => ({
-  name: resilient ? 'resilient over Redis' : 'Redis',
-  setUp: async () => void (redis ??= startRedis()),
-  async connect() {
-    const primary = new RedisRateLimitStore({ url: (await redis!).url, prefix: PREFIX, timeoutMs: 2000 });
-    const store = resilient
-      ? new ResilientRateLimitStore({ primary, fallback: new MemoryRateLimitStore({ sweepIntervalMs: 0 }), logger: createSecurityLogger({ sink: () => {} }) })
-      : primary;
-    closers.push(() => store.close());
-    return store;
-  },
-  tearDown: async () => void (await Promise.all(closers.splice(0).map((close) => close()))),
-});
-
-afterAll(async () => {
-  await (await redis)?.close();
-});
+const stores = storeHarnesses(`observe-${process.pid}:`);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const key = () => `user-${randomUUID()}`;
@@ -68,7 +26,7 @@ async function alignTo(bucketMs: number, offsetMs = 50): Promise<void> {
 }
 
 // Concurrent within a store: the cases mostly wait for buckets to turn, and each uses its own key.
-describe.concurrent.each([memoryHarness(), redisHarness(false), redisHarness(true)])('observation store contract: $name', (harness) => {
+describe.concurrent.each([stores.memory, stores.redis, stores.resilient])('observation store contract: $name', (harness) => {
   let store: ObservationStore;
 
   beforeAll(async () => {

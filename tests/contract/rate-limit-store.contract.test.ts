@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RatePolicy } from '@/lib/limits/store';
-import { MemoryRateLimitStore } from '@/lib/limits/memory';
 import type { RateLimitResult, RateLimitStore } from '@/lib/limits/store';
-import { RedisRateLimitStore } from '@/lib/limits/redis';
-import { startRedis, type RedisServer } from '../support/redis';
+import { storeHarnesses } from './harness';
 
 /**
  * One contract, two stores: every case below runs unchanged against
@@ -17,51 +15,8 @@ import { startRedis, type RedisServer } from '../support/redis';
  * fresh keys. Fake-clock cases for the memory store live in its unit tests.
  */
 
-interface Harness {
-  readonly name: string;
-  setUp(): Promise<void>;
-  /** Another client over the same shared state (memory: the same instance; Redis: a new connection). */
-  connect(): Promise<RateLimitStore>;
-  tearDown(): Promise<void>;
-}
-
 const PREFIX = `contract-${process.pid}:`;
-let redis: RedisServer | undefined;
-
-function memoryHarness(): Harness {
-  let store: MemoryRateLimitStore;
-  return {
-    name: 'MemoryRateLimitStore',
-    async setUp() {
-      store = new MemoryRateLimitStore({ sweepIntervalMs: 0 });
-    },
-    async connect() {
-      return store;
-    },
-    async tearDown() {
-      await store.close();
-    },
-  };
-}
-
-function redisHarness(): Harness {
-  const clients: RedisRateLimitStore[] = [];
-  return {
-    name: 'RedisRateLimitStore',
-    async setUp() {
-      redis = await startRedis();
-    },
-    async connect() {
-      // A generous deadline: this suite is about semantics, not the failure policy.
-      const client = new RedisRateLimitStore({ url: redis!.url, prefix: PREFIX, timeoutMs: 2000 });
-      clients.push(client);
-      return client;
-    },
-    async tearDown() {
-      await Promise.all(clients.splice(0).map((c) => c.close()));
-    },
-  };
-}
+const stores = storeHarnesses(PREFIX);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 // The tests that wait for a window to pass run concurrently (it.concurrent, each on keys of its
@@ -72,11 +27,7 @@ const key = () => `user-${randomUUID()}`;
 // clocks are this machine's, so results agree with Date.now() to a few ms.
 const SLACK_MS = 25;
 
-afterAll(async () => {
-  await redis?.close();
-});
-
-describe.each([memoryHarness(), redisHarness()])('rate-limit store contract: $name', (harness) => {
+describe.each([stores.memory, stores.redis])('rate-limit store contract: $name', (harness) => {
   let store: RateLimitStore;
 
   beforeAll(async () => {
@@ -263,7 +214,7 @@ describe.each([memoryHarness(), redisHarness()])('rate-limit store contract: $na
 
 describe('after the contract run on Redis', () => {
   it('every key under the prefix carries a TTL no longer than its window plus the slack', async () => {
-    const client = redis!.client();
+    const client = (await stores.server()).client();
     const keys = await client.keys(`${PREFIX}*`);
     expect(keys.length).toBeGreaterThan(10);
     const ttls = await Promise.all(keys.map((k) => client.pttl(k)));
